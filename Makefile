@@ -1,0 +1,54 @@
+# eddy — build, run and test. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+TOOLS := $(CURDIR)/bin/tools
+STATICCHECK_VERSION := v0.8.2
+# Each fuzz target runs this long in `make test`, and FUZZ_LONG in `make fuzz`.
+FUZZ_SHORT ?= 5s
+FUZZ_LONG ?= 2m
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: help build run test test-unit fuzz-short fuzz check deps bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/eddy
+	$(GO) build -trimpath -o $(BIN)/eddy ./cmd/eddy
+
+run: build ## build and start a single-node broker on loopback (data in ./eddy-data)
+	./$(BIN)/eddy serve
+
+test: deps test-unit fuzz-short ## unit + integration tests (kcat included) and a short run of every fuzz target
+
+test-unit:
+	$(GO) test -race -timeout 12m ./...
+
+fuzz-short: ## run every fuzz target for FUZZ_SHORT
+	./scripts/fuzz.sh $(FUZZ_SHORT)
+
+fuzz: ## run every fuzz target for FUZZ_LONG
+	./scripts/fuzz.sh $(FUZZ_LONG)
+
+check: $(TOOLS)/staticcheck ## gofmt, vet, staticcheck, go mod tidy diff, import direction
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	@cp go.mod /tmp/eddy-go.mod.bak; cp go.sum /tmp/eddy-go.sum.bak; $(GO) mod tidy; \
+	  if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/eddy-go.mod.bak go.mod; cp /tmp/eddy-go.sum.bak go.sum; exit 1; fi
+	./scripts/check-imports.sh
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+deps: ## install what the tests need (kcat from Debian's packages) when missing
+	@command -v kcat >/dev/null || { echo "installing kcat (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kcat >/dev/null; }
+
+bench: ## single-node produce/consume throughput over QUIC and TCP (go test -bench)
+	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+
+clean: ## remove build output (not ./eddy-data)
+	rm -rf $(BIN)

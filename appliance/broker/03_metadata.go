@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddybroker/eddy/raftgroups/meta"
+)
+
+// Metadata, versions 0–13.
+//
+// Brokers are advertised with the addresses of the listener the request
+// came in on, so a QUIC client is sent to QUIC addresses and a TCP client
+// to TCP ones. A partition's leader is its Raft leader and the leader
+// epoch is the Raft term. Topics are auto-created here when the request
+// allows it and the broker has auto-creation on, as in Kafka.
+
+// authorizedOperationsUnset is Kafka's "not requested" value.
+const authorizedOperationsUnset = -2147483648
+
+func (b *Broker) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	st := b.host.Meta()
+	resp.Brokers = b.brokers(st, rc.conn.Listener)
+	resp.ClusterID = strPtr(st.ClusterID)
+	resp.ControllerID = -1
+	if leader, _, ok := b.host.Leader(meta.MetaShardID); ok {
+		resp.ControllerID = int32(leader)
+	}
+	resp.AuthorizedOperations = authorizedOperationsUnset
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, name := range st.TopicNames() {
+			resp.Topics = append(resp.Topics, b.topicMetadata(st.Topics[name]))
+		}
+		return resp
+	}
+	allowAuto := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var topic *meta.Topic
+		if rt.Topic == nil {
+			topic, _ = st.TopicByID(rt.TopicID)
+			if topic == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				b.countError(rc, mt.ErrorCode)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		} else {
+			topic = st.Topics[*rt.Topic]
+		}
+		if topic == nil && allowAuto {
+			t, err := b.autoCreate(ctx, *rt.Topic)
+			if err != nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = rt.Topic
+				mt.ErrorCode = kafkaCode(err)
+				b.countError(rc, mt.ErrorCode)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			topic = t
+		}
+		if topic == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			b.countError(rc, mt.ErrorCode)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, b.topicMetadata(topic))
+	}
+	return resp
+}
+
+// brokers lists the registered nodes with the addresses of listener.
+func (b *Broker) brokers(st *meta.State, listener string) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, id := range st.NodeIDs() {
+		n := st.Nodes[id]
+		host, port, ok := splitHostPort(advertisedAddr(n, listener))
+		if !ok {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID = int32(id)
+		mb.Host, mb.Port = host, port
+		if n.Rack != "" {
+			mb.Rack = strPtr(n.Rack)
+		}
+		out = append(out, mb)
+	}
+	return out
+}
+
+// advertisedAddr picks the node's address for the listener a client used.
+func advertisedAddr(n *meta.Node, listener string) string {
+	if listener == ListenerQUIC && n.QUICAddr != "" {
+		return n.QUICAddr
+	}
+	return n.KafkaAddr
+}
+
+func splitHostPort(addr string) (string, int32, bool) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, false
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, false
+	}
+	return host, int32(port), true
+}
+
+func (b *Broker) topicMetadata(t *meta.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = strPtr(t.Name)
+	mt.TopicID = t.ID
+	mt.AuthorizedOperations = authorizedOperationsUnset
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		mp := &mt.Partitions[i]
+		*mp = kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Replicas = nodeIDs32(p.Replica)
+		mp.ISR = mp.Replicas
+		mp.OfflineReplicas = []int32{}
+		leader, term, ok := b.host.Leader(p.ShardID)
+		if !ok {
+			mp.Leader, mp.LeaderEpoch = -1, -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			continue
+		}
+		mp.Leader, mp.LeaderEpoch = int32(leader), int32(term)
+	}
+	return mt
+}
+
+func nodeIDs32(ids []uint64) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}

@@ -1,0 +1,322 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/eddybroker/eddy/appliance/broker"
+	"github.com/eddybroker/eddy/appliance/nodecfg"
+	"github.com/eddybroker/eddy/appliance/status"
+	"github.com/eddybroker/eddy/raftgroups"
+	"github.com/eddybroker/eddy/raftgroups/meta"
+	"github.com/eddybroker/eddy/transport"
+)
+
+// Node is a running eddy node.
+type Node struct {
+	cfg     nodecfg.Config
+	log     zerolog.Logger
+	metrics *status.Metrics
+	tls     *transport.NodeTLS
+	host    *raftgroups.Host
+	broker  *broker.Broker
+	handler deferredHandler
+	quic    *transport.Server
+	kafka   *transport.Server
+	admin   *http.Server
+	adminLn net.Listener
+	addrs   Addrs
+	ready   atomic.Bool
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errs     chan error
+}
+
+// Addrs are the addresses a node is reachable at, after binding (so a
+// port 0 in the config is resolved).
+type Addrs struct {
+	QUIC, Kafka, Admin, Raft string
+}
+
+// Start runs a node until Close. ctx bounds startup only.
+func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node, err error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := meta.ValidateConfigs(cfg.Topics.Defaults); err != nil {
+		return nil, fmt.Errorf("config: topics.defaults: %w", err)
+	}
+	if cfg.Topics.DefaultPartitions > meta.MaxPartitions {
+		return nil, fmt.Errorf("config: topics.default_partitions: %d is above the limit of %d", cfg.Topics.DefaultPartitions, meta.MaxPartitions)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, metrics: status.NewMetrics(), errs: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			n.closeListeners()
+		}
+	}()
+	if cfg.Insecure {
+		log.Warn().Msg("insecure: true — plaintext Kafka and an unauthenticated admin API may be exposed beyond loopback; use only in a lab")
+	}
+
+	hosts := transport.HostsFromAddrs(cfg.Listen.QUIC, cfg.Listen.Kafka, cfg.Listen.Admin,
+		cfg.Advertise.QUIC, cfg.Advertise.Kafka, cfg.Advertise.Admin)
+	n.tls, err = transport.EnsureNodeTLS(filepath.Join(cfg.DataDir, "tls"), hosts)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	serverCfg := func(name string) transport.ServerConfig {
+		return transport.ServerConfig{
+			Name:          name,
+			Handler:       &n.handler,
+			MaxFrameBytes: cfg.Limits.MaxFrameBytes,
+			MaxInFlight:   cfg.Limits.MaxInFlightPerConn,
+			Logger:        log,
+		}
+	}
+	n.quic, err = transport.ListenQUIC(cfg.Listen.QUIC, n.tls.ServerConfig(transport.ALPN), serverCfg(broker.ListenerQUIC))
+	if err != nil {
+		return nil, fmt.Errorf("listen quic %s: %w", cfg.Listen.QUIC, err)
+	}
+	var kafkaTLS = n.tls.ServerConfig()
+	if !cfg.KafkaTLS {
+		kafkaTLS = nil
+	}
+	n.kafka, err = transport.ListenTCP(cfg.Listen.Kafka, kafkaTLS, serverCfg(broker.ListenerKafka))
+	if err != nil {
+		return nil, fmt.Errorf("listen kafka %s: %w", cfg.Listen.Kafka, err)
+	}
+	n.adminLn, err = net.Listen("tcp", cfg.Listen.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("listen admin %s: %w", cfg.Listen.Admin, err)
+	}
+	raftListen, err := resolveRaftAddr(cfg.Listen.Raft)
+	if err != nil {
+		return nil, fmt.Errorf("listen raft %s: %w", cfg.Listen.Raft, err)
+	}
+	n.addrs = Addrs{
+		QUIC:  advertised(cfg.Advertise.QUIC, n.quic.Addr()),
+		Kafka: advertised(cfg.Advertise.Kafka, n.kafka.Addr()),
+		Admin: advertised(cfg.Advertise.Admin, n.adminLn.Addr()),
+		Raft:  cfg.Advertise.Raft,
+	}
+	if n.addrs.Raft == "" {
+		n.addrs.Raft = advertisedHostPort(raftListen)
+	}
+	n.startAdmin()
+
+	n.host, err = raftgroups.Start(ctx, raftgroups.Config{
+		NodeID:         cfg.NodeID,
+		DataDir:        cfg.DataDir,
+		RaftAddr:       n.addrs.Raft,
+		RaftListenAddr: raftListen,
+		RTTMillisecond: cfg.Raft.TickMillis,
+		Self: meta.Node{
+			ID: cfg.NodeID, RaftAddr: n.addrs.Raft, QUICAddr: n.addrs.QUIC,
+			KafkaAddr: n.addrs.Kafka, AdminAddr: n.addrs.Admin,
+		},
+		TopicDefaults:          cfg.TopicDefaults(),
+		RetentionCheckInterval: cfg.RetentionInterval(),
+		OnLeaderUpdated:        func(_, _, _ uint64) { n.metrics.LeaderChanges.Inc() },
+		Logger:                 log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.broker = broker.New(n.host, broker.Config{
+		AutoCreateTopics:         *cfg.Topics.AutoCreate,
+		DefaultPartitions:        cfg.Topics.DefaultPartitions,
+		DefaultReplicationFactor: cfg.Topics.DefaultReplicationFactor,
+		Logger:                   log,
+		Metrics:                  n.metrics,
+	})
+	n.handler.set(n.broker)
+	n.registerGauges()
+
+	sctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	for _, s := range []*transport.Server{n.quic, n.kafka} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := s.Serve(sctx); err != nil && !errors.Is(err, context.Canceled) {
+				n.fail(fmt.Errorf("listener %s: %w", s.Addr(), err))
+			}
+		}()
+	}
+	n.ready.Store(true)
+	log.Info().Uint64("node_id", cfg.NodeID).Str("quic", n.addrs.QUIC).Str("kafka", n.addrs.Kafka).
+		Str("admin", n.addrs.Admin).Str("raft", n.addrs.Raft).Str("data", cfg.DataDir).Msg("eddy node serving")
+	return n, nil
+}
+
+func (n *Node) startAdmin() {
+	mux := http.NewServeMux()
+	status.Register(mux, n.metrics, n.readiness)
+	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.admin.Serve(n.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.fail(fmt.Errorf("admin listener: %w", err))
+		}
+	}()
+}
+
+func (n *Node) readiness() error {
+	if !n.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	if _, _, ok := n.host.Leader(meta.MetaShardID); !ok {
+		return errors.New("the meta shard has no leader")
+	}
+	return nil
+}
+
+func (n *Node) registerGauges() {
+	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 {
+		return float64(len(n.host.Replicas()))
+	})
+	n.metrics.RegisterGauge("partition_leaders", "Partition replicas this node leads.", func() float64 {
+		c := 0
+		for _, r := range n.host.Replicas() {
+			if r.Leader {
+				c++
+			}
+		}
+		return float64(c)
+	})
+}
+
+func (n *Node) fail(err error) {
+	select {
+	case n.errs <- err:
+	default:
+	}
+}
+
+// Errors reports failures of the node's listeners while it runs.
+func (n *Node) Errors() <-chan error { return n.errs }
+
+// Addrs returns the node's advertised addresses.
+func (n *Node) Addrs() Addrs { return n.addrs }
+
+// CAFile is the path of the CA certificate clients verify the node with.
+func (n *Node) CAFile() string { return n.tls.CAFile }
+
+// Host returns the node's Raft host, for tests and tools in this module.
+func (n *Node) Host() *raftgroups.Host { return n.host }
+
+// Metrics returns the node's metrics.
+func (n *Node) Metrics() *status.Metrics { return n.metrics }
+
+// Close stops serving, then stops Raft. It is safe to call more than once.
+func (n *Node) Close() {
+	n.stopOnce.Do(func() {
+		n.ready.Store(false)
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.closeListeners()
+		n.wg.Wait()
+		if n.host != nil {
+			n.host.Close()
+		}
+		n.log.Info().Msg("eddy node stopped")
+	})
+}
+
+func (n *Node) closeListeners() {
+	if n.quic != nil {
+		n.quic.Close()
+	}
+	if n.kafka != nil {
+		n.kafka.Close()
+	}
+	if n.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.admin.Shutdown(ctx)
+		cancel()
+	} else if n.adminLn != nil {
+		n.adminLn.Close()
+	}
+}
+
+// resolveRaftAddr turns port 0 into a free port: Dragonboat needs to know
+// its port before it binds.
+func resolveRaftAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// advertised returns explicit when set, else the bound address, with an
+// unspecified host replaced by the machine's hostname.
+func advertised(explicit string, bound net.Addr) string {
+	if explicit != "" {
+		return explicit
+	}
+	return advertisedHostPort(bound.String())
+}
+
+func advertisedHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// deferredHandler lets listeners be bound (and their ports known) before
+// the broker exists; no connection is served before Serve runs, which is
+// after the broker is set.
+type deferredHandler struct{ b atomic.Pointer[broker.Broker] }
+
+func (d *deferredHandler) set(b *broker.Broker) { d.b.Store(b) }
+
+func (d *deferredHandler) ServeFrame(ctx context.Context, c *transport.ConnInfo, frame []byte) transport.Responder {
+	if b := d.b.Load(); b != nil {
+		return b.ServeFrame(ctx, c, frame)
+	}
+	return notReady
+}
+
+func (d *deferredHandler) ServeOversized(ctx context.Context, c *transport.ConnInfo, head []byte, size int) transport.Responder {
+	if b := d.b.Load(); b != nil {
+		return b.ServeOversized(ctx, c, head, size)
+	}
+	return notReady
+}
+
+func notReady(context.Context) ([]byte, error) { return nil, errors.New("node is not ready") }

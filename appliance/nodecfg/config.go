@@ -1,0 +1,307 @@
+package nodecfg
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults for a node started with no configuration: everything on
+// loopback, data in ./eddy-data (design.md §4).
+const (
+	DefaultDataDir    = "./eddy-data"
+	DefaultQUICAddr   = "127.0.0.1:9092"
+	DefaultKafkaAddr  = "127.0.0.1:9092"
+	DefaultAdminAddr  = "127.0.0.1:9644"
+	DefaultRaftAddr   = "127.0.0.1:7100"
+	DefaultPartitions = 3
+	// DefaultMaxFrameBytes is Kafka's socket.request.max.bytes.
+	DefaultMaxFrameBytes = 100 << 20
+)
+
+// Config is a node's configuration.
+type Config struct {
+	// NodeID identifies the node in the cluster; 0 means 1.
+	NodeID uint64 `yaml:"node_id"`
+	// DataDir holds the node's Raft log, partitions and TLS material.
+	DataDir string `yaml:"data_dir"`
+	// Listen holds the addresses the node binds.
+	Listen Addresses `yaml:"listen"`
+	// Advertise holds the addresses clients and peers are told to use;
+	// each unset one is derived from Listen.
+	Advertise Addresses `yaml:"advertise"`
+	// KafkaTLS serves the Kafka TCP listener over TLS with the node's
+	// certificate. QUIC always uses TLS.
+	KafkaTLS bool `yaml:"kafka_tls"`
+	// Insecure allows a plaintext Kafka TCP listener or the admin API on a
+	// non-loopback address. For labs only: anyone who can reach the port
+	// can read and write every topic.
+	Insecure bool         `yaml:"insecure"`
+	Topics   TopicsConfig `yaml:"topics"`
+	Limits   LimitsConfig `yaml:"limits"`
+	Raft     RaftConfig   `yaml:"raft"`
+	Log      LogConfig    `yaml:"log"`
+}
+
+// Addresses are host:port pairs, one per listener.
+type Addresses struct {
+	QUIC  string `yaml:"quic"`
+	Kafka string `yaml:"kafka"`
+	Admin string `yaml:"admin"`
+	Raft  string `yaml:"raft"`
+}
+
+// TopicsConfig sets how topics are created.
+type TopicsConfig struct {
+	// AutoCreate creates a topic on first use (produce, or a metadata
+	// request that allows it). Unset means true.
+	AutoCreate *bool `yaml:"auto_create"`
+	// DefaultPartitions for auto-created topics and requests that leave it
+	// to the broker; 0 means 3.
+	DefaultPartitions int32 `yaml:"default_partitions"`
+	// DefaultReplicationFactor likewise; 0 means 1.
+	DefaultReplicationFactor int16 `yaml:"default_replication_factor"`
+	// Defaults are topic config defaults (Kafka topic config names, e.g.
+	// retention.ms) for topics that do not override them. Keys and values
+	// are checked when the node starts, against the configs it supports.
+	Defaults map[string]string `yaml:"defaults"`
+	// RetentionCheckInterval is how often retention runs (Go duration,
+	// e.g. "30s"); empty means 30s.
+	RetentionCheckInterval string `yaml:"retention_check_interval"`
+}
+
+// LimitsConfig bounds what one client can make the node do.
+type LimitsConfig struct {
+	// MaxFrameBytes caps a request frame; 0 means 100 MiB.
+	MaxFrameBytes int `yaml:"max_frame_bytes"`
+	// MaxInFlightPerConn caps pipelined requests per connection; 0 means 64.
+	MaxInFlightPerConn int `yaml:"max_in_flight_per_connection"`
+}
+
+// RaftConfig tunes Raft.
+type RaftConfig struct {
+	// TickMillis is the Raft tick (election timeout is 10 ticks); 0 means 50.
+	TickMillis uint64 `yaml:"tick_ms"`
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	// Level is trace, debug, info, warn or error; empty means info.
+	Level string `yaml:"level"`
+	// Format is "console" (human) or "json"; empty means console on a
+	// terminal and json otherwise.
+	Format string `yaml:"format"`
+}
+
+// Load reads a YAML config file. Unknown keys are errors, so a typo is
+// reported instead of silently ignored. Defaults are applied and the
+// result validated.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ReadFile decodes a YAML config file without applying defaults or
+// validating, for callers that override fields (command-line flags) first.
+func ReadFile(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := decode(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func decode(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file is the all-defaults config.
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Parse decodes YAML, applies defaults and validates.
+func Parse(b []byte) (Config, error) {
+	c, err := decode(b)
+	if err != nil {
+		return Config{}, err
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ApplyDefaults fills every unset field.
+func (c *Config) ApplyDefaults() {
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&c.Listen.QUIC, DefaultQUICAddr)
+	def(&c.Listen.Kafka, DefaultKafkaAddr)
+	def(&c.Listen.Admin, DefaultAdminAddr)
+	def(&c.Listen.Raft, DefaultRaftAddr)
+	if c.Topics.AutoCreate == nil {
+		t := true
+		c.Topics.AutoCreate = &t
+	}
+	if c.Topics.DefaultPartitions == 0 {
+		c.Topics.DefaultPartitions = DefaultPartitions
+	}
+	if c.Topics.DefaultReplicationFactor == 0 {
+		c.Topics.DefaultReplicationFactor = 1
+	}
+	if c.Limits.MaxFrameBytes == 0 {
+		c.Limits.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.Limits.MaxInFlightPerConn == 0 {
+		c.Limits.MaxInFlightPerConn = 64
+	}
+	if c.Raft.TickMillis == 0 {
+		c.Raft.TickMillis = 50
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// Validate checks the config and names the first bad field.
+func (c *Config) Validate() error {
+	for _, a := range []struct{ field, addr string }{
+		{"listen.quic", c.Listen.QUIC}, {"listen.kafka", c.Listen.Kafka},
+		{"listen.admin", c.Listen.Admin}, {"listen.raft", c.Listen.Raft},
+	} {
+		if err := checkAddr(a.addr, true); err != nil {
+			return fmt.Errorf("%s: %w", a.field, err)
+		}
+	}
+	for _, a := range []struct{ field, addr string }{
+		{"advertise.quic", c.Advertise.QUIC}, {"advertise.kafka", c.Advertise.Kafka},
+		{"advertise.admin", c.Advertise.Admin}, {"advertise.raft", c.Advertise.Raft},
+	} {
+		if a.addr == "" {
+			continue
+		}
+		if err := checkAddr(a.addr, false); err != nil {
+			return fmt.Errorf("%s: %w", a.field, err)
+		}
+	}
+	if !c.Insecure {
+		if !c.KafkaTLS && !IsLoopback(c.Listen.Kafka) {
+			return fmt.Errorf("listen.kafka: %s is not a loopback address and the Kafka TCP listener is plaintext; set kafka_tls: true, or insecure: true for a lab", c.Listen.Kafka)
+		}
+		if !IsLoopback(c.Listen.Admin) {
+			return fmt.Errorf("listen.admin: %s is not a loopback address and the admin API has no authentication yet; keep it on loopback, or set insecure: true for a lab", c.Listen.Admin)
+		}
+	}
+	if c.Topics.DefaultPartitions < 1 {
+		return fmt.Errorf("topics.default_partitions: %d must be at least 1", c.Topics.DefaultPartitions)
+	}
+	if c.Topics.DefaultReplicationFactor < 1 {
+		return fmt.Errorf("topics.default_replication_factor: %d must be at least 1", c.Topics.DefaultReplicationFactor)
+	}
+	if c.Topics.RetentionCheckInterval != "" {
+		if _, err := time.ParseDuration(c.Topics.RetentionCheckInterval); err != nil {
+			return fmt.Errorf("topics.retention_check_interval: %w", err)
+		}
+	}
+	if c.Limits.MaxFrameBytes < 1<<20 {
+		return fmt.Errorf("limits.max_frame_bytes: %d is below 1 MiB, too small for Kafka clients", c.Limits.MaxFrameBytes)
+	}
+	if c.Limits.MaxInFlightPerConn < 1 {
+		return fmt.Errorf("limits.max_in_flight_per_connection: %d must be at least 1", c.Limits.MaxInFlightPerConn)
+	}
+	if c.Raft.TickMillis < 5 || c.Raft.TickMillis > 1000 {
+		return fmt.Errorf("raft.tick_ms: %d is outside 5..1000", c.Raft.TickMillis)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of trace, debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "console", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not console or json", c.Log.Format)
+	}
+	return nil
+}
+
+// checkAddr accepts host:port; a listen address may leave the host empty
+// or use port 0, an advertised one may not.
+func checkAddr(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has port %q; want 0-65535", addr, port)
+	}
+	if !listen {
+		if host == "" || p == 0 {
+			return fmt.Errorf("%q must name a host and a port clients can reach", addr)
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			return fmt.Errorf("%q is an unspecified address; advertise one clients can reach", addr)
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether a host:port listens only on loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// TopicDefaults returns Topics.Defaults (never nil).
+func (c *Config) TopicDefaults() map[string]string {
+	if c.Topics.Defaults == nil {
+		return map[string]string{}
+	}
+	return c.Topics.Defaults
+}
+
+// RetentionInterval returns Topics.RetentionCheckInterval, 0 when unset.
+func (c *Config) RetentionInterval() time.Duration {
+	d, _ := time.ParseDuration(c.Topics.RetentionCheckInterval)
+	return d
+}

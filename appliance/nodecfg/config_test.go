@@ -1,0 +1,62 @@
+package nodecfg
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseEmptyIsDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != 1 || c.DataDir != DefaultDataDir || c.Listen.Kafka != DefaultKafkaAddr || !*c.Topics.AutoCreate || c.Topics.DefaultPartitions != 3 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "node_idd: 2\n", "field node_idd not found"},
+		{"bad listen", "listen:\n  kafka: nope\n", "listen.kafka"},
+		{"plaintext kafka off loopback", "listen:\n  kafka: 0.0.0.0:9092\n", "set kafka_tls: true"},
+		{"admin off loopback", "listen:\n  admin: 10.0.0.1:9644\n", "listen.admin"},
+		{"unspecified advertise", "advertise:\n  kafka: 0.0.0.0:9092\n", "advertise.kafka"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"small frames", "limits:\n  max_frame_bytes: 10\n", "limits.max_frame_bytes"},
+		{"bad interval", "topics:\n  retention_check_interval: often\n", "topics.retention_check_interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInsecureAllowsExposedListeners(t *testing.T) {
+	c, err := Parse([]byte("insecure: true\nlisten:\n  kafka: 0.0.0.0:9092\n  admin: 0.0.0.0:9644\ntopics:\n  auto_create: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Topics.AutoCreate {
+		t.Fatal("auto_create: false was not kept apart from unset")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("node_id: 3\nlisten:\n  quic: 127.0.0.1:1\n"))
+	f.Add([]byte("topics:\n  defaults:\n    retention.ms: '5'\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if err == nil {
+			if err := c.Validate(); err != nil {
+				t.Fatalf("parsed config fails validation: %v", err)
+			}
+		}
+	})
+}

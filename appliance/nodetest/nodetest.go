@@ -1,0 +1,120 @@
+package nodetest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddybroker/eddy/appliance"
+	"github.com/eddybroker/eddy/appliance/nodecfg"
+	"github.com/eddybroker/eddy/sdk"
+)
+
+// Option adjusts a test node's config.
+type Option func(*nodecfg.Config)
+
+// WithConfig applies f to the node's config.
+func WithConfig(f func(*nodecfg.Config)) Option { return Option(f) }
+
+// Node is a running in-process node that stops when the test ends.
+type Node struct {
+	*appliance.Node
+	Config nodecfg.Config
+	t      testing.TB
+}
+
+// Start starts a single node on 127.0.0.1 with ports chosen by the kernel
+// and a fresh data directory. Raft ticks are short so leaders are elected
+// within a few hundred milliseconds. Logs go to the test log at warn level
+// unless EDDY_TEST_LOG=debug is set.
+func Start(t testing.TB, opts ...Option) *Node {
+	t.Helper()
+	cfg := nodecfg.Config{
+		DataDir: t.TempDir(),
+		Listen: nodecfg.Addresses{
+			QUIC: "127.0.0.1:0", Kafka: "127.0.0.1:0", Admin: "127.0.0.1:0", Raft: "127.0.0.1:0",
+		},
+		Raft: nodecfg.RaftConfig{TickMillis: 10},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n := &Node{Config: cfg, t: t}
+	n.start()
+	return n
+}
+
+func (n *Node) start() {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	node, err := appliance.Start(ctx, n.Config, testLogger(n.t))
+	if err != nil {
+		n.t.Fatalf("start node: %v", err)
+	}
+	n.Node = node
+	// Pin the ports chosen at first start, so a restart comes back on the
+	// same addresses (Raft's address is recorded in its data directory).
+	a := node.Addrs()
+	n.Config.Listen = nodecfg.Addresses{QUIC: a.QUIC, Kafka: a.Kafka, Admin: a.Admin, Raft: a.Raft}
+	n.t.Cleanup(node.Close)
+}
+
+// Restart stops the node and starts it again on the same directory and
+// addresses.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.Node.Close()
+	n.start()
+}
+
+// Client dials the node with the SDK over the given transport; it is
+// closed when t ends.
+func (n *Node) Client(t testing.TB, tr sdk.Transport, opts ...sdk.Option) *sdk.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, append(n.SDKOptions(tr), opts...)...)
+	if err != nil {
+		t.Fatalf("dial node over %s: %v", tr, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// SDKOptions are the options that reach this node over tr. The Kafka TCP
+// listener is plaintext unless the config turned TLS on.
+func (n *Node) SDKOptions(tr sdk.Transport) []sdk.Option {
+	if tr == sdk.QUIC {
+		return []sdk.Option{sdk.WithBrokers(n.Addrs().QUIC), sdk.WithTransport(tr), sdk.WithCAFile(n.CAFile())}
+	}
+	opts := []sdk.Option{sdk.WithBrokers(n.Addrs().Kafka), sdk.WithTransport(tr)}
+	if n.Config.KafkaTLS {
+		opts = append(opts, sdk.WithCAFile(n.CAFile()))
+	}
+	return opts
+}
+
+// KgoClient returns a plain kgo client over TCP with extra options,
+// closed when t ends.
+func (n *Node) KgoClient(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addrs().Kafka)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func testLogger(t testing.TB) zerolog.Logger {
+	level := zerolog.WarnLevel
+	if l, err := zerolog.ParseLevel(os.Getenv("EDDY_TEST_LOG")); err == nil && os.Getenv("EDDY_TEST_LOG") != "" {
+		level = l
+	}
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,305 @@
+package meta
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Command is one change to State, proposed through the meta shard. Exactly
+// one of its fields is set. Commands are JSON: metadata changes are rare and
+// small, and a readable log helps when debugging a cluster.
+type Command struct {
+	CreateTopic      *CreateTopic      `json:"create_topic,omitempty"`
+	DeleteTopic      *DeleteTopic      `json:"delete_topic,omitempty"`
+	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
+	AlterConfigs     *AlterConfigs     `json:"alter_configs,omitempty"`
+	RegisterNode     *Node             `json:"register_node,omitempty"`
+	InitCluster      *InitCluster      `json:"init_cluster,omitempty"`
+}
+
+// InitCluster names the cluster. Only the first one applied takes effect,
+// so nodes racing to form the cluster agree on one id.
+type InitCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+// CreateTopic creates a topic. Replicas has one entry per partition: the
+// node ids holding that partition's replicas, chosen by the proposer.
+type CreateTopic struct {
+	Name        string            `json:"name"`
+	ID          [16]byte          `json:"id"`
+	Replicas    [][]uint64        `json:"replicas"`
+	Configs     map[string]string `json:"configs,omitempty"`
+	CreatedAtMs int64             `json:"created_at_ms"`
+}
+
+// DeleteTopic deletes a topic and, through reconciliation, its partitions' data.
+type DeleteTopic struct {
+	Name string `json:"name"`
+}
+
+// CreatePartitions adds partitions to a topic; Replicas lists only the new ones.
+type CreatePartitions struct {
+	Topic    string     `json:"topic"`
+	Replicas [][]uint64 `json:"replicas"`
+}
+
+// AlterConfigs changes a topic's config overrides. With Replace the
+// overrides become exactly Set (Kafka's legacy AlterConfigs); otherwise Set
+// keys are set and Delete keys revert to their defaults.
+type AlterConfigs struct {
+	Topic   string            `json:"topic"`
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+	Replace bool              `json:"replace,omitempty"`
+}
+
+// Code is the outcome of applying a command. Codes are part of the
+// replicated log's meaning: never renumber them.
+type Code uint64
+
+// Outcomes of Apply.
+const (
+	OK                 Code = 0
+	ErrTopicExists     Code = 1
+	ErrUnknownTopic    Code = 2
+	ErrInvalidTopic    Code = 3
+	ErrInvalidReplicas Code = 4
+	ErrInvalidConfigs  Code = 5
+	ErrInvalidCommand  Code = 6
+	ErrInvalidParts    Code = 7
+)
+
+// Result is what Apply returns: a code, and a message for the user when the
+// code is not OK.
+type Result struct {
+	Code    Code
+	Message string
+}
+
+// Err returns nil for OK and otherwise an *ApplyError.
+func (r Result) Err() error {
+	if r.Code == OK {
+		return nil
+	}
+	return &ApplyError{Code: r.Code, Message: r.Message}
+}
+
+// ApplyError is a command the meta shard refused.
+type ApplyError struct {
+	Code    Code
+	Message string
+}
+
+func (e *ApplyError) Error() string { return "meta: " + e.Message }
+
+// CodeOf returns the Code carried by err, or OK when err is not an ApplyError.
+func CodeOf(err error) Code {
+	var ae *ApplyError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return OK
+}
+
+// Encode serialises a command for proposing.
+func (c Command) Encode() ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("meta: encode command: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeCommand parses a proposed command.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Command{}, fmt.Errorf("meta: decode command: %w", err)
+	}
+	return c, nil
+}
+
+// MaxTopicNameLen is Kafka's limit on topic names.
+const MaxTopicNameLen = 249
+
+// ValidateTopicName applies Kafka's rules: 1–249 characters of
+// [a-zA-Z0-9._-], and not "." or "..".
+func ValidateTopicName(name string) error {
+	if name == "" {
+		return errors.New("topic name is empty")
+	}
+	if len(name) > MaxTopicNameLen {
+		return fmt.Errorf("topic name is %d characters long, the limit is %d", len(name), MaxTopicNameLen)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("topic name %q is not allowed", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q has the character %q; use only letters, digits, '.', '_' and '-'", name, r)
+		}
+	}
+	return nil
+}
+
+// MaxPartitions bounds partitions per topic so one request cannot create an
+// unbounded number of Raft shards.
+const MaxPartitions = 10000
+
+// Apply applies cmd at Raft index. It validates fully before changing
+// anything, so a refused command leaves s untouched. The caller owns s
+// exclusively while Apply runs.
+func (s *State) Apply(index uint64, cmd Command) Result {
+	s.Index = index
+	switch {
+	case cmd.CreateTopic != nil:
+		return s.createTopic(cmd.CreateTopic)
+	case cmd.DeleteTopic != nil:
+		return s.deleteTopic(cmd.DeleteTopic)
+	case cmd.CreatePartitions != nil:
+		return s.createPartitions(cmd.CreatePartitions)
+	case cmd.AlterConfigs != nil:
+		return s.alterConfigs(cmd.AlterConfigs)
+	case cmd.RegisterNode != nil:
+		return s.registerNode(cmd.RegisterNode)
+	case cmd.InitCluster != nil:
+		if s.ClusterID == "" {
+			s.ClusterID = cmd.InitCluster.ClusterID
+		}
+		return Result{Code: OK}
+	}
+	return Result{Code: ErrInvalidCommand, Message: "empty command"}
+}
+
+func (s *State) createTopic(c *CreateTopic) Result {
+	if err := ValidateTopicName(c.Name); err != nil {
+		return Result{Code: ErrInvalidTopic, Message: err.Error()}
+	}
+	if _, ok := s.Topics[c.Name]; ok {
+		return Result{Code: ErrTopicExists, Message: fmt.Sprintf("topic %q already exists", c.Name)}
+	}
+	if _, ok := s.TopicByID(c.ID); ok || c.ID == [16]byte{} {
+		return Result{Code: ErrInvalidCommand, Message: fmt.Sprintf("topic id for %q is zero or already used", c.Name)}
+	}
+	if len(c.Replicas) == 0 || len(c.Replicas) > MaxPartitions {
+		return Result{Code: ErrInvalidParts, Message: fmt.Sprintf("a topic needs between 1 and %d partitions, got %d", MaxPartitions, len(c.Replicas))}
+	}
+	if msg := s.checkReplicas(c.Replicas); msg != "" {
+		return Result{Code: ErrInvalidReplicas, Message: msg}
+	}
+	if err := ValidateConfigs(c.Configs); err != nil {
+		return Result{Code: ErrInvalidConfigs, Message: err.Error()}
+	}
+	t := &Topic{Name: c.Name, ID: c.ID, CreatedAtMs: c.CreatedAtMs}
+	if len(c.Configs) > 0 {
+		t.Configs = make(map[string]string, len(c.Configs))
+		for k, v := range c.Configs {
+			t.Configs[k] = v
+		}
+	}
+	s.addPartitions(t, c.Replicas)
+	s.Topics[c.Name] = t
+	return Result{Code: OK}
+}
+
+func (s *State) deleteTopic(c *DeleteTopic) Result {
+	if _, ok := s.Topics[c.Name]; !ok {
+		return Result{Code: ErrUnknownTopic, Message: fmt.Sprintf("topic %q does not exist", c.Name)}
+	}
+	delete(s.Topics, c.Name)
+	return Result{Code: OK}
+}
+
+func (s *State) createPartitions(c *CreatePartitions) Result {
+	t, ok := s.Topics[c.Topic]
+	if !ok {
+		return Result{Code: ErrUnknownTopic, Message: fmt.Sprintf("topic %q does not exist", c.Topic)}
+	}
+	if len(c.Replicas) == 0 {
+		return Result{Code: ErrInvalidParts, Message: "no partitions to add; the count must be larger than the current one"}
+	}
+	if len(t.Partitions)+len(c.Replicas) > MaxPartitions {
+		return Result{Code: ErrInvalidParts, Message: fmt.Sprintf("a topic may have at most %d partitions", MaxPartitions)}
+	}
+	if msg := s.checkReplicas(c.Replicas); msg != "" {
+		return Result{Code: ErrInvalidReplicas, Message: msg}
+	}
+	s.addPartitions(t, c.Replicas)
+	return Result{Code: OK}
+}
+
+func (s *State) addPartitions(t *Topic, replicas [][]uint64) {
+	for _, r := range replicas {
+		t.Partitions = append(t.Partitions, &Partition{
+			Index:   int32(len(t.Partitions)),
+			ShardID: s.NextShardID,
+			Replica: slices.Clone(r),
+		})
+		s.NextShardID++
+	}
+}
+
+// checkReplicas returns a message when a placement is unusable: empty,
+// a node listed twice, or a node that is not registered.
+func (s *State) checkReplicas(replicas [][]uint64) string {
+	for i, r := range replicas {
+		if len(r) == 0 {
+			return fmt.Sprintf("partition %d has no replicas", i)
+		}
+		seen := map[uint64]bool{}
+		for _, id := range r {
+			if seen[id] {
+				return fmt.Sprintf("partition %d lists node %d twice", i, id)
+			}
+			seen[id] = true
+			if _, ok := s.Nodes[id]; !ok {
+				return fmt.Sprintf("partition %d is placed on node %d, which is not registered", i, id)
+			}
+		}
+	}
+	return ""
+}
+
+func (s *State) alterConfigs(c *AlterConfigs) Result {
+	t, ok := s.Topics[c.Topic]
+	if !ok {
+		return Result{Code: ErrUnknownTopic, Message: fmt.Sprintf("topic %q does not exist", c.Topic)}
+	}
+	if err := ValidateConfigs(c.Set); err != nil {
+		return Result{Code: ErrInvalidConfigs, Message: err.Error()}
+	}
+	for _, k := range c.Delete {
+		if _, ok := ConfigDefs[k]; !ok {
+			return Result{Code: ErrInvalidConfigs, Message: fmt.Sprintf("unknown config %q (supported: %v)", k, ConfigNames())}
+		}
+	}
+	next := map[string]string{}
+	if !c.Replace {
+		for k, v := range t.Configs {
+			next[k] = v
+		}
+	}
+	for k, v := range c.Set {
+		next[k] = v
+	}
+	for _, k := range c.Delete {
+		delete(next, k)
+	}
+	if len(next) == 0 {
+		next = nil
+	}
+	t.Configs = next
+	return Result{Code: OK}
+}
+
+func (s *State) registerNode(n *Node) Result {
+	if n.ID == 0 {
+		return Result{Code: ErrInvalidCommand, Message: "node id 0 is not allowed"}
+	}
+	nn := *n
+	s.Nodes[n.ID] = &nn
+	return Result{Code: OK}
+}

@@ -1,0 +1,142 @@
+package meta
+
+import (
+	"maps"
+	"slices"
+	"sort"
+)
+
+// FirstPartitionShardID is the first shard id handed to a partition. Ids
+// below it are reserved: 1 is the meta shard, 2..1023 are group shards.
+const FirstPartitionShardID uint64 = 1024
+
+// MetaShardID is the Raft shard that holds this State.
+const MetaShardID uint64 = 1
+
+// State is the whole metadata. A State obtained from a Store is shared and
+// must be treated as read-only; Apply works on a clone.
+type State struct {
+	// Index is the Raft log index of the last applied command.
+	Index uint64 `json:"index"`
+	// ClusterID is the Kafka cluster id, set once when the cluster forms.
+	ClusterID string `json:"cluster_id"`
+	// NextShardID is the next shard id to hand to a new partition.
+	NextShardID uint64            `json:"next_shard_id"`
+	Topics      map[string]*Topic `json:"topics"`
+	Nodes       map[uint64]*Node  `json:"nodes"`
+}
+
+// Topic is a named, partitioned log.
+type Topic struct {
+	Name string `json:"name"`
+	// ID is the topic's Kafka UUID (Metadata v10+, Fetch v13+).
+	ID         [16]byte     `json:"id"`
+	Partitions []*Partition `json:"partitions"`
+	// Configs holds only the overrides set on this topic; unset keys take
+	// the broker default. See ConfigDefs.
+	Configs map[string]string `json:"configs,omitempty"`
+	// CreatedAtMs is the proposer's wall clock at creation, informational.
+	CreatedAtMs int64 `json:"created_at_ms"`
+}
+
+// Partition is one partition of a topic and the Raft shard behind it.
+type Partition struct {
+	Index   int32    `json:"index"`
+	ShardID uint64   `json:"shard_id"`
+	Replica []uint64 `json:"replicas"`
+}
+
+// Node is a broker in the node registry.
+type Node struct {
+	ID        uint64 `json:"id"`
+	RaftAddr  string `json:"raft_addr"`
+	QUICAddr  string `json:"quic_addr"`
+	KafkaAddr string `json:"kafka_addr"`
+	AdminAddr string `json:"admin_addr"`
+	Rack      string `json:"rack,omitempty"`
+}
+
+// NewState returns an empty State.
+func NewState() *State {
+	return &State{
+		NextShardID: FirstPartitionShardID,
+		Topics:      map[string]*Topic{},
+		Nodes:       map[uint64]*Node{},
+	}
+}
+
+// Clone returns a deep copy, so a published State is never mutated.
+func (s *State) Clone() *State {
+	c := &State{
+		Index:       s.Index,
+		ClusterID:   s.ClusterID,
+		NextShardID: s.NextShardID,
+		Topics:      make(map[string]*Topic, len(s.Topics)),
+		Nodes:       make(map[uint64]*Node, len(s.Nodes)),
+	}
+	for name, t := range s.Topics {
+		c.Topics[name] = t.clone()
+	}
+	for id, n := range s.Nodes {
+		nn := *n
+		c.Nodes[id] = &nn
+	}
+	return c
+}
+
+func (t *Topic) clone() *Topic {
+	c := *t
+	c.Configs = maps.Clone(t.Configs)
+	c.Partitions = make([]*Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		pp := *p
+		pp.Replica = slices.Clone(p.Replica)
+		c.Partitions[i] = &pp
+	}
+	return &c
+}
+
+// TopicNames returns the topic names in sorted order.
+func (s *State) TopicNames() []string {
+	names := make([]string, 0, len(s.Topics))
+	for name := range s.Topics {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TopicByID finds a topic by its UUID.
+func (s *State) TopicByID(id [16]byte) (*Topic, bool) {
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// NodeIDs returns the registered node ids in ascending order.
+func (s *State) NodeIDs() []uint64 {
+	ids := make([]uint64, 0, len(s.Nodes))
+	for id := range s.Nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Config returns the effective value of a topic config: the override when
+// set, else the default from defaults, else the built-in default.
+func (t *Topic) Config(key string, defaults map[string]string) string {
+	if v, ok := t.Configs[key]; ok {
+		return v
+	}
+	if v, ok := defaults[key]; ok {
+		return v
+	}
+	if d, ok := ConfigDefs[key]; ok {
+		return d.Default
+	}
+	return ""
+}

@@ -1,0 +1,219 @@
+package raftgroups
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/eddybroker/eddy/raftgroups/fsm"
+	"github.com/eddybroker/eddy/raftgroups/meta"
+	"github.com/eddybroker/eddy/raftgroups/partlog"
+)
+
+// partitionSnapshotEntries is how many applied entries pass between
+// partition snapshots. Each snapshot syncs the segments and writes a
+// checkpoint, after which Dragonboat compacts its log, so this bounds both
+// the replay after a crash and the Raft log's size (a produce batch is one
+// entry: about 16 MiB of Raft log at 16 KiB batches).
+const partitionSnapshotEntries = 1000
+
+func (h *Host) reconcileLoop() {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-h.stop
+		cancel()
+	}()
+	for {
+		changed := h.MetaChanged()
+		select {
+		case <-h.stop:
+			return
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			// Retry replicas that failed to start or stop.
+		}
+		h.reconcile(ctx)
+	}
+}
+
+// desiredReplica is a partition this node should hold a replica of.
+type desiredReplica struct {
+	topic   *meta.Topic
+	part    *meta.Partition
+	members map[uint64]string
+}
+
+// reconcile starts the partition replicas assigned to this node and stops
+// (and deletes) those no longer assigned.
+func (h *Host) reconcile(ctx context.Context) {
+	st := h.Meta()
+	desired := map[uint64]desiredReplica{}
+	for _, t := range st.Topics {
+		for _, p := range t.Partitions {
+			members := map[uint64]string{}
+			mine := false
+			for _, id := range p.Replica {
+				if id == h.cfg.NodeID {
+					mine = true
+				}
+				if n, ok := st.Nodes[id]; ok {
+					members[id] = n.RaftAddr
+				}
+			}
+			if mine {
+				desired[p.ShardID] = desiredReplica{topic: t, part: p, members: members}
+			}
+		}
+	}
+	h.mu.RLock()
+	var toStop []uint64
+	for id := range h.replicas {
+		if _, ok := desired[id]; !ok {
+			toStop = append(toStop, id)
+		}
+	}
+	h.mu.RUnlock()
+	for _, id := range toStop {
+		if err := h.removeReplica(ctx, id); err != nil {
+			h.log.Warn().Err(err).Uint64("shard", id).Msg("could not remove partition replica; will retry")
+		}
+	}
+	for id, d := range desired {
+		h.mu.RLock()
+		r, running := h.replicas[id]
+		h.mu.RUnlock()
+		lc := h.logConfigFor(d.topic)
+		if running {
+			if r.logCfg != lc {
+				if p := r.part.Load(); p != nil {
+					p.SetLogConfig(partlog.Config{SegmentBytes: lc.segmentBytes, SegmentMs: lc.segmentMs})
+				}
+				h.mu.Lock()
+				r.logCfg = lc
+				h.mu.Unlock()
+			}
+			continue
+		}
+		if err := h.startReplica(d, lc); err != nil {
+			h.log.Error().Err(err).Uint64("shard", id).Str("topic", d.topic.Name).Int32("partition", d.part.Index).
+				Msg("could not start partition replica; will retry")
+		}
+	}
+	h.removeOrphans(ctx, desired)
+}
+
+func (h *Host) logConfigFor(t *meta.Topic) fsmLogConfig {
+	return fsmLogConfig{
+		segmentBytes: t.Int64Config(meta.ConfigSegmentBytes, h.cfg.TopicDefaults),
+		segmentMs:    t.Int64Config(meta.ConfigSegmentMs, h.cfg.TopicDefaults),
+	}
+}
+
+func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
+	shardID := d.part.ShardID
+	r := &replica{
+		shardID: shardID,
+		topic:   d.topic.Name,
+		index:   d.part.Index,
+		session: h.nh.GetNoOPSession(shardID),
+		logCfg:  lc,
+	}
+	members := map[uint64]dragonboat.Target{}
+	if !h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
+		for id, addr := range d.members {
+			members[id] = addr
+		}
+	}
+	dir := h.partitionDir(shardID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("start partition %s/%d: %w", d.topic.Name, d.part.Index, err)
+	}
+	// A human-readable marker: the directory name is the shard id because
+	// topics can be deleted and re-created under the same name.
+	marker := fmt.Sprintf("topic=%s\npartition=%d\nshard=%d\n", d.topic.Name, d.part.Index, shardID)
+	if err := os.WriteFile(dir+"/PARTITION", []byte(marker), 0o644); err != nil {
+		return fmt.Errorf("start partition %s/%d: %w", d.topic.Name, d.part.Index, err)
+	}
+	create := func(uint64, uint64) sm.IOnDiskStateMachine {
+		p := fsm.NewPartition(fsm.PartitionConfig{
+			Dir:    dir,
+			Log:    partlog.Config{SegmentBytes: lc.segmentBytes, SegmentMs: lc.segmentMs},
+			Logger: h.log.With().Str("topic", d.topic.Name).Int32("partition", d.part.Index).Logger(),
+		})
+		r.part.Store(p)
+		return p
+	}
+	// Register before starting so a leader elected at once finds the
+	// replica; the partition handle is set by the factory above.
+	h.mu.Lock()
+	h.replicas[shardID] = r
+	h.mu.Unlock()
+	if err := h.nh.StartOnDiskReplica(members, false, create, h.shardConfig(shardID, partitionSnapshotEntries)); err != nil {
+		h.mu.Lock()
+		delete(h.replicas, shardID)
+		h.mu.Unlock()
+		return fmt.Errorf("start partition %s/%d (shard %d): %w", d.topic.Name, d.part.Index, shardID, err)
+	}
+	return nil
+}
+
+// removeReplica stops a replica and deletes its Raft state and files.
+func (h *Host) removeReplica(ctx context.Context, shardID uint64) error {
+	if err := h.nh.StopShard(shardID); err != nil && err != dragonboat.ErrShardNotFound {
+		return fmt.Errorf("stop shard %d: %w", shardID, err)
+	}
+	h.mu.Lock()
+	delete(h.replicas, shardID)
+	h.mu.Unlock()
+	return h.removeData(ctx, shardID)
+}
+
+func (h *Host) removeData(ctx context.Context, shardID uint64) error {
+	if h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := h.nh.SyncRemoveData(rctx, shardID, h.cfg.NodeID)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("remove raft data of shard %d: %w", shardID, err)
+		}
+	}
+	if err := os.RemoveAll(h.partitionDir(shardID)); err != nil {
+		return fmt.Errorf("remove partition files of shard %d: %w", shardID, err)
+	}
+	h.log.Info().Uint64("shard", shardID).Msg("removed partition replica")
+	return nil
+}
+
+// removeOrphans deletes partition directories that no current assignment
+// names, e.g. a topic deleted while this node was down.
+func (h *Host) removeOrphans(ctx context.Context, desired map[uint64]desiredReplica) {
+	entries, err := os.ReadDir(h.partitionsDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		id, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		if _, ok := desired[id]; ok {
+			continue
+		}
+		h.mu.RLock()
+		_, running := h.replicas[id]
+		h.mu.RUnlock()
+		if running {
+			continue
+		}
+		if err := h.removeData(ctx, id); err != nil {
+			h.log.Warn().Err(err).Uint64("shard", id).Msg("could not remove orphaned partition")
+		}
+	}
+}
