@@ -122,11 +122,12 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	n.startAdmin()
 
 	n.host, err = raftgroups.Start(ctx, raftgroups.Config{
-		NodeID:         cfg.NodeID,
-		DataDir:        cfg.DataDir,
-		RaftAddr:       n.addrs.Raft,
-		RaftListenAddr: raftListen,
-		RTTMillisecond: cfg.Raft.TickMillis,
+		NodeID:                   cfg.NodeID,
+		DataDir:                  cfg.DataDir,
+		RaftAddr:                 n.addrs.Raft,
+		RaftListenAddr:           raftListen,
+		RTTMillisecond:           cfg.Raft.TickMillis,
+		PartitionSnapshotEntries: cfg.Raft.SnapshotEntries,
 		Self: meta.Node{
 			ID: cfg.NodeID, RaftAddr: n.addrs.Raft, QUICAddr: n.addrs.QUIC,
 			KafkaAddr: n.addrs.Kafka, AdminAddr: n.addrs.Admin,

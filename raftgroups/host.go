@@ -61,6 +61,12 @@ type Config struct {
 	Self meta.Node
 	// TopicDefaults are broker-wide topic config defaults (Kafka names).
 	TopicDefaults map[string]string
+	// PartitionSnapshotEntries is how many applied entries pass between
+	// partition snapshots. Each one syncs the segments, writes a checkpoint
+	// and lets Dragonboat compact its log, so it bounds both the replay
+	// after a crash and the Raft log's size. 0 → 1000 (about 16 MiB of Raft
+	// log at 16 KiB produce batches).
+	PartitionSnapshotEntries uint64
 	// RetentionCheckInterval is how often led partitions are checked for
 	// segments past retention. 0 → 30 s.
 	RetentionCheckInterval time.Duration
@@ -76,6 +82,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RTTMillisecond == 0 {
 		c.RTTMillisecond = 50
+	}
+	if c.PartitionSnapshotEntries == 0 {
+		c.PartitionSnapshotEntries = 1000
 	}
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = 30 * time.Second

@@ -15,13 +15,6 @@ import (
 	"github.com/eddybroker/eddy/raftgroups/partlog"
 )
 
-// partitionSnapshotEntries is how many applied entries pass between
-// partition snapshots. Each snapshot syncs the segments and writes a
-// checkpoint, after which Dragonboat compacts its log, so this bounds both
-// the replay after a crash and the Raft log's size (a produce batch is one
-// entry: about 16 MiB of Raft log at 16 KiB batches).
-const partitionSnapshotEntries = 1000
-
 func (h *Host) reconcileLoop() {
 	defer h.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,7 +148,7 @@ func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
 	h.mu.Lock()
 	h.replicas[shardID] = r
 	h.mu.Unlock()
-	if err := h.nh.StartOnDiskReplica(members, false, create, h.shardConfig(shardID, partitionSnapshotEntries)); err != nil {
+	if err := h.nh.StartOnDiskReplica(members, false, create, h.shardConfig(shardID, h.cfg.PartitionSnapshotEntries)); err != nil {
 		h.mu.Lock()
 		delete(h.replicas, shardID)
 		h.mu.Unlock()

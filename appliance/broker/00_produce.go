@@ -57,6 +57,8 @@ func (b *Broker) serveProduce(ctx context.Context, rc *reqCtx, req *kmsg.Produce
 	for _, rt := range req.Topics {
 		respTopic := kmsg.NewProduceResponseTopic()
 		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
+		// Sized up front: pending keeps pointers into this slice.
+		respTopic.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		var topic *meta.Topic
 		var topicErr error
 		if req.Version >= 13 {

@@ -90,6 +90,9 @@ type LimitsConfig struct {
 type RaftConfig struct {
 	// TickMillis is the Raft tick (election timeout is 10 ticks); 0 means 50.
 	TickMillis uint64 `yaml:"tick_ms"`
+	// SnapshotEntries is how many produce batches a partition applies
+	// between checkpoints (after which Raft compacts its log); 0 means 1000.
+	SnapshotEntries uint64 `yaml:"snapshot_entries"`
 }
 
 // LogConfig sets logging.
