@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/eddybroker/eddy/raftgroups/meta"
 )
 
@@ -52,7 +54,7 @@ func (b *Broker) prepareTopic(spec createTopicSpec) (*meta.CreateTopic, error) {
 		var err error
 		replicas, err = meta.PlaceReplicas(nodes, 0, int(n), rf, meta.PlacementSeed(spec.name))
 		if err != nil {
-			return nil, &meta.ApplyError{Code: meta.ErrInvalidReplicas, Message: err.Error()}
+			return nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 		}
 	}
 	var id [16]byte
