@@ -42,6 +42,7 @@ func (d *dragonboatLogger) Debugf(format string, args ...any) {
 	d.log(zerolog.TraceLevel, format, args)
 }
 func (d *dragonboatLogger) Infof(format string, args ...any) { d.log(zerolog.DebugLevel, format, args) }
+
 // Warningf: Dragonboat's raft package reports elections, and requests
 // dropped during them, as warnings; they are routine, so they go to debug.
 func (d *dragonboatLogger) Warningf(format string, args ...any) {

@@ -2,13 +2,14 @@ package broker_test
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddybroker/eddy/raftgroups/partlog/partlogtest"
 )
 
 // rawConn is a hand-driven Kafka connection for sending exactly the bytes
@@ -79,36 +80,7 @@ func (r *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 
 // makeBatch builds a valid uncompressed RecordBatch v2 holding values.
 func makeBatch(values ...[]byte) []byte {
-	now := time.Now().UnixMilli()
-	var recs []byte
-	for i, v := range values {
-		var body []byte
-		body = append(body, 0)                          // attributes
-		body = binary.AppendVarint(body, 0)             // timestamp delta
-		body = binary.AppendVarint(body, int64(i))      // offset delta
-		body = binary.AppendVarint(body, -1)            // null key
-		body = binary.AppendVarint(body, int64(len(v))) // value
-		body = append(body, v...)
-		body = binary.AppendVarint(body, 0) // no headers
-		recs = binary.AppendVarint(recs, int64(len(body)))
-		recs = append(recs, body...)
-	}
-	b := make([]byte, 61, 61+len(recs))
-	binary.BigEndian.PutUint64(b[0:], 0)                      // base offset
-	binary.BigEndian.PutUint32(b[8:], uint32(49+len(recs)))   // batch length
-	binary.BigEndian.PutUint32(b[12:], 0)                     // leader epoch
-	b[16] = 2                                                 // magic
-	binary.BigEndian.PutUint16(b[21:], 0)                     // attributes
-	binary.BigEndian.PutUint32(b[23:], uint32(len(values)-1)) // last offset delta
-	binary.BigEndian.PutUint64(b[27:], uint64(now))           // base timestamp
-	binary.BigEndian.PutUint64(b[35:], uint64(now))           // max timestamp
-	binary.BigEndian.PutUint64(b[43:], ^uint64(0))            // producer id -1
-	binary.BigEndian.PutUint16(b[51:], 0xffff)                // producer epoch -1
-	binary.BigEndian.PutUint32(b[53:], 0xffffffff)            // base sequence -1
-	binary.BigEndian.PutUint32(b[57:], uint32(len(values)))   // record count
-	b = append(b, recs...)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	return partlogtest.Values(time.Now().UnixMilli(), values...)
 }
 
 func produceRequest(version int16, topic string, partition int32, records []byte) *kmsg.ProduceRequest {

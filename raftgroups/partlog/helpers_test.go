@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -13,6 +12,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eddybroker/eddy/raftgroups/partlog/partlogtest"
 )
 
 // testRec is a record as a test writes it; tsDelta is relative to the
@@ -36,27 +37,11 @@ type batchSpec struct {
 
 // appendRecord encodes one record the way Kafka clients do.
 func appendRecord(dst []byte, r testRec, offsetDelta int) []byte {
-	var body []byte
-	body = append(body, 0) // attributes
-	body = binary.AppendVarint(body, r.tsDelta)
-	body = binary.AppendVarint(body, int64(offsetDelta))
-	body = appendVarBytes(body, r.key)
-	body = appendVarBytes(body, r.value)
-	body = binary.AppendVarint(body, int64(len(r.headers)))
-	for _, h := range r.headers {
-		body = appendVarBytes(body, []byte(h.Key))
-		body = appendVarBytes(body, h.Value)
+	hs := make([]partlogtest.Header, len(r.headers))
+	for i, h := range r.headers {
+		hs[i] = partlogtest.Header(h)
 	}
-	dst = binary.AppendVarint(dst, int64(len(body)))
-	return append(dst, body...)
-}
-
-func appendVarBytes(dst, b []byte) []byte {
-	if b == nil {
-		return binary.AppendVarint(dst, -1)
-	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...)
+	return partlogtest.AppendRecord(dst, partlogtest.Record{Key: r.key, Value: r.value, Headers: hs, TimestampDelta: r.tsDelta}, offsetDelta)
 }
 
 func compressForTest(t testing.TB, c Codec, xerialFraming bool, raw []byte) []byte {
@@ -122,10 +107,7 @@ func encodeBatch(t testing.TB, spec batchSpec) []byte {
 }
 
 // fixCRC recomputes the CRC of the batch at the start of b.
-func fixCRC(b []byte) {
-	size := batchLengthOverhead + int(binary.BigEndian.Uint32(b[offLength:]))
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:size], castagnoli))
-}
+func fixCRC(b []byte) { partlogtest.SetCRC(b) }
 
 // simpleBatch builds an uncompressed batch of n records with valueSize-byte
 // values derived from tag, all with timestamp ts.
