@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,9 @@ type globals struct {
 	ca        string
 	admin     string
 }
+
+// dialTimeout bounds how long a command waits for a broker to answer.
+const dialTimeout = 15 * time.Second
 
 // defaultCA is where a node started in the current directory keeps its CA.
 const defaultCA = "./eddy-data/tls/ca.crt"
@@ -85,7 +89,9 @@ func (g *globals) dial(ctx context.Context) (*sdk.Client, error) {
 		// An explicit CA with TCP means the Kafka listener has TLS on.
 		opts = append(opts, sdk.WithCAFile(g.ca))
 	}
-	c, err := sdk.Dial(ctx, opts...)
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := sdk.Dial(dctx, opts...)
 	if err != nil {
 		if g.transport == string(sdk.QUIC) && ca == "" {
 			return nil, fmt.Errorf("%w\n(no --ca given and %s not found: pass the node's <data>/tls/ca.crt with --ca)", err, defaultCA)
