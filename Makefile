@@ -36,7 +36,8 @@ check: $(TOOLS)/staticcheck ## gofmt, vet, staticcheck, go mod tidy diff, import
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 	@cp go.mod /tmp/eddy-go.mod.bak; cp go.sum /tmp/eddy-go.sum.bak; $(GO) mod tidy; \
-	  if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  if ! cmp -s go.mod /tmp/eddy-go.mod.bak || ! cmp -s go.sum /tmp/eddy-go.sum.bak; then \
+	  echo "go mod tidy changes go.mod/go.sum; run it and commit the result:"; diff -u /tmp/eddy-go.mod.bak go.mod; \
 	  cp /tmp/eddy-go.mod.bak go.mod; cp /tmp/eddy-go.sum.bak go.sum; exit 1; fi
 	./scripts/check-imports.sh
 
