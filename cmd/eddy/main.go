@@ -1,4 +1,3 @@
-// Command eddy is the eddy broker and its command-line tools.
 package main
 
 import (
