@@ -1,6 +1,7 @@
 package nodecfg
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,17 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExamplesParse keeps every node config example in firmware-config valid.
+func TestExamplesParse(t *testing.T) {
+	files, err := filepath.Glob("../../firmware-config/examples/*/node*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found (%v)", err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
 }
