@@ -26,14 +26,13 @@ type Config struct {
 	DefaultPartitions int32
 	// DefaultReplicationFactor likewise (default.replication.factor).
 	DefaultReplicationFactor int16
-	// ListenerAddrs maps a transport listener name to this node's field in
-	// the node registry, so Metadata answers a QUIC client with QUIC
-	// addresses and a TCP client with TCP ones.
 	Logger  zerolog.Logger
 	Metrics *status.Metrics
 }
 
-// Listener names the broker recognises in transport.ConnInfo.Listener.
+// Listener names the broker recognises in transport.ConnInfo.Listener, so
+// Metadata answers a QUIC client with QUIC addresses and a TCP client with
+// TCP ones.
 const (
 	ListenerQUIC  = "quic"
 	ListenerKafka = "kafka"

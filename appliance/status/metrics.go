@@ -27,8 +27,6 @@ type Metrics struct {
 	ProduceBatches prometheus.Counter
 	FetchBytes     prometheus.Counter
 
-	// Connections counts Kafka connections accepted, by listener.
-	Connections *prometheus.CounterVec
 	// LeaderChanges counts leader changes this node observed.
 	LeaderChanges prometheus.Counter
 }
@@ -61,9 +59,6 @@ func NewMetrics() *Metrics {
 		FetchBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "eddy", Name: "fetch_bytes_total", Help: "Record batch bytes returned to consumers.",
 		}),
-		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "eddy", Name: "connections_total", Help: "Kafka connections (TCP connections or QUIC streams) accepted, by listener.",
-		}, []string{"listener"}),
 		LeaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "eddy", Name: "raft_leader_changes_total", Help: "Raft leader changes observed by this node, over all shards.",
 		}),
@@ -73,7 +68,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.RequestErrors, m.RequestSeconds,
 		m.ProduceBytes, m.ProduceRecords, m.ProduceBatches, m.FetchBytes,
-		m.Connections, m.LeaderChanges,
+		m.LeaderChanges,
 	)
 	return m
 }
