@@ -26,8 +26,8 @@ type Config struct {
 	DefaultPartitions int32
 	// DefaultReplicationFactor likewise (default.replication.factor).
 	DefaultReplicationFactor int16
-	Logger  zerolog.Logger
-	Metrics *status.Metrics
+	Logger                   zerolog.Logger
+	Metrics                  *status.Metrics
 }
 
 // Listener names the broker recognises in transport.ConnInfo.Listener, so
