@@ -116,7 +116,9 @@ func TestPartitionReopenCutsBackToCheckpoint(t *testing.T) {
 	}
 	apply(t, p, entries[2:]...)
 	want := readAllBytes(t, p)
-	p.Close()
+	// A crash: the log is abandoned without Close, which would checkpoint.
+	l, _ := p.Log()
+	l.Close()
 
 	p2, idx := openPartition(t, dir)
 	if idx != 2 {
@@ -144,13 +146,14 @@ func TestPartitionReopenAfterRetentionPastCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, p, appendEntry(2, 1, 3), sm.Entry{Index: 3, Cmd: EncodeAdvanceStart(6)})
-	p.Close()
+	l, _ := p.Log() // crash: no checkpointing Close
+	l.Close()
 	p2, idx := openPartition(t, dir)
 	if idx != 1 {
 		t.Fatalf("reopened at %d", idx)
 	}
 	apply(t, p2, appendEntry(2, 1, 3), sm.Entry{Index: 3, Cmd: EncodeAdvanceStart(6)})
-	l, _ := p2.Log()
+	l, _ = p2.Log()
 	if l.StartOffset() != 6 || l.EndOffset() != 6 {
 		t.Fatalf("after replay: start %d end %d, want 6 and 6", l.StartOffset(), l.EndOffset())
 	}
@@ -175,6 +178,9 @@ func TestPartitionSnapshotRoundTrip(t *testing.T) {
 	if err := dst.RecoverFromSnapshot(bytes.NewReader(buf.Bytes()), make(chan struct{})); err != nil {
 		t.Fatal(err)
 	}
+	if cp, ok, err := readCheckpoint(dst.cfg.Dir); err != nil || !ok || cp.Index != 4 {
+		t.Fatalf("recovery checkpoint: %+v %v %v, want index 4", cp, ok, err)
+	}
 	l, _ := dst.Log()
 	if l.StartOffset() != 5 || l.EndOffset() != 21 || dst.Applied() != 4 {
 		t.Fatalf("recovered start %d end %d applied %d, want 5, 21, 4", l.StartOffset(), l.EndOffset(), dst.Applied())
@@ -187,10 +193,9 @@ func TestPartitionSnapshotRoundTrip(t *testing.T) {
 	if got, want := readAllBytes(t, dst), readAllBytes(t, src); !bytes.Equal(got, want) {
 		t.Fatal("replica recovered from the snapshot differs from its source after the same entry")
 	}
-	// And the recovery was checkpointed: reopening lands at index 4.
 	dst.Close()
-	if _, idx := openPartition(t, dst.cfg.Dir); idx != 4 {
-		t.Fatalf("reopened recovered replica at index %d, want 4", idx)
+	if _, idx := openPartition(t, dst.cfg.Dir); idx != 5 {
+		t.Fatalf("reopened recovered replica at index %d, want 5", idx)
 	}
 	if _, err := dst.Log(); !errors.Is(err, ErrPartitionClosed) {
 		t.Fatalf("closed partition: %v", err)
@@ -205,5 +210,17 @@ func TestPartitionCorruptCheckpointIsAnError(t *testing.T) {
 	p := NewPartition(PartitionConfig{Dir: dir, Log: partlog.Config{}, Logger: zerolog.Nop()})
 	if _, err := p.Open(nil); err == nil {
 		t.Fatal("opened with a corrupt checkpoint")
+	}
+}
+
+func TestPartitionCloseCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := openPartition(t, dir)
+	apply(t, p, appendEntry(1, 1, 2), appendEntry(2, 1, 2))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, idx := openPartition(t, dir); idx != 2 {
+		t.Fatalf("reopened after a clean close at index %d, want 2 (nothing to replay)", idx)
 	}
 }

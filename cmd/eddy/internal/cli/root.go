@@ -70,7 +70,12 @@ Read them back:                     eddy consume orders --from-beginning`,
 	pf.StringVar(&g.transport, "transport", string(sdk.QUIC), "how to reach brokers: quic (TLS 1.3, eddy's native transport) or tcp (the classic Kafka listener)")
 	pf.StringVar(&g.ca, "ca", "", "CA certificate to verify brokers with (default "+defaultCA+" when present)")
 	pf.StringVar(&g.admin, "admin", "http://127.0.0.1:9644", "admin API URL, for commands that use it")
-	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g))
+	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), &cobra.Command{
+		Use:   "version",
+		Short: "Print eddy's version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "eddy", Version) },
+	})
 	return root
 }
 
