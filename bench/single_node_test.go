@@ -129,15 +129,20 @@ func produceN(b *testing.B, cl *kgo.Client, topic string, n int) {
 	}
 }
 
+// setup dials the shared node over tr and creates a 3-partition topic.
+func setup(b *testing.B, tr sdk.Transport) (*sdk.Client, string) {
+	b.Helper()
+	c := dial(b, benchNode(b), tr)
+	b.Cleanup(c.Close)
+	return c, newTopic(b, c, 3)
+}
+
 // BenchmarkProduce measures acknowledged (Raft-committed, fsynced) 1 KiB
 // records per second from one kgo producer into a 3-partition topic.
 func BenchmarkProduce(b *testing.B) {
 	for _, tr := range []sdk.Transport{sdk.QUIC, sdk.TCP} {
 		b.Run(string(tr), func(b *testing.B) {
-			n := benchNode(b)
-			c := dial(b, n, tr)
-			defer c.Close()
-			topic := newTopic(b, c, 3)
+			c, topic := setup(b, tr)
 			cl, err := c.NewKgo(producerOpts()...)
 			if err != nil {
 				b.Fatal(err)
@@ -157,10 +162,7 @@ func BenchmarkProduce(b *testing.B) {
 func BenchmarkConsume(b *testing.B) {
 	for _, tr := range []sdk.Transport{sdk.QUIC, sdk.TCP} {
 		b.Run(string(tr), func(b *testing.B) {
-			n := benchNode(b)
-			c := dial(b, n, tr)
-			defer c.Close()
-			topic := newTopic(b, c, 3)
+			c, topic := setup(b, tr)
 			pcl, err := c.NewKgo(producerOpts()...)
 			if err != nil {
 				b.Fatal(err)

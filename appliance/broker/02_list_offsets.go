@@ -7,7 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/raftgroups/fsm"
 	"github.com/eddybroker/eddy/raftgroups/meta"
 	"github.com/eddybroker/eddy/raftgroups/partlog"
@@ -53,24 +52,7 @@ func (b *Broker) handleListOffsets(_ context.Context, rc *reqCtx, req *kmsg.List
 }
 
 func (b *Broker) listOffset(topic *meta.Topic, rp kmsg.ListOffsetsRequestTopicPartition, out *kmsg.ListOffsetsResponseTopicPartition) error {
-	if topic == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	mp := partitionOf(topic, rp.Partition)
-	if mp == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	leader, term, ok := b.host.Leader(mp.ShardID)
-	switch {
-	case !ok:
-		return raftgroups.ErrUnavailable
-	case leader != b.host.NodeID():
-		return raftgroups.ErrNotLeader
-	}
-	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, term); err != nil {
-		return err
-	}
-	part, err := b.host.Partition(mp.ShardID)
+	part, err := b.ledPartition(topic, rp.Partition, rp.CurrentLeaderEpoch)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,8 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/raftgroups/meta"
 )
 
@@ -36,24 +34,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeade
 }
 
 func (b *Broker) endOffsetForEpoch(topic *meta.Topic, rp kmsg.OffsetForLeaderEpochRequestTopicPartition, out *kmsg.OffsetForLeaderEpochResponseTopicPartition) error {
-	if topic == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	mp := partitionOf(topic, rp.Partition)
-	if mp == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	leader, term, ok := b.host.Leader(mp.ShardID)
-	switch {
-	case !ok:
-		return raftgroups.ErrUnavailable
-	case leader != b.host.NodeID():
-		return raftgroups.ErrNotLeader
-	}
-	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, term); err != nil {
-		return err
-	}
-	part, err := b.host.Partition(mp.ShardID)
+	part, err := b.ledPartition(topic, rp.Partition, rp.CurrentLeaderEpoch)
 	if err != nil {
 		return err
 	}

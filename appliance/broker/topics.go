@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddybroker/eddy/raftgroups"
+	"github.com/eddybroker/eddy/raftgroups/fsm"
 	"github.com/eddybroker/eddy/raftgroups/meta"
 )
 
@@ -134,4 +136,28 @@ func partitionOf(t *meta.Topic, index int32) *meta.Partition {
 		return nil
 	}
 	return t.Partitions[index]
+}
+
+// ledPartition resolves a partition of topic that this node must lead (for
+// the APIs answered from the leader's view) and applies KIP-320 epoch
+// fencing with the epoch the client knows (-1 skips it).
+func (b *Broker) ledPartition(topic *meta.Topic, index, clientEpoch int32) (*fsm.Partition, error) {
+	if topic == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	mp := partitionOf(topic, index)
+	if mp == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	leader, term, ok := b.host.Leader(mp.ShardID)
+	switch {
+	case !ok:
+		return nil, raftgroups.ErrUnavailable
+	case leader != b.host.NodeID():
+		return nil, raftgroups.ErrNotLeader
+	}
+	if err := checkLeaderEpoch(clientEpoch, term); err != nil {
+		return nil, err
+	}
+	return b.host.Partition(mp.ShardID)
 }
