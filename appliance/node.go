@@ -14,8 +14,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/eddybroker/eddy/appliance/adminapi"
 	"github.com/eddybroker/eddy/appliance/broker"
 	"github.com/eddybroker/eddy/appliance/nodecfg"
+	"github.com/eddybroker/eddy/appliance/peers"
 	"github.com/eddybroker/eddy/appliance/status"
 	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/raftgroups/meta"
@@ -24,19 +26,21 @@ import (
 
 // Node is a running eddy node.
 type Node struct {
-	cfg     nodecfg.Config
-	log     zerolog.Logger
-	metrics *status.Metrics
-	tls     *transport.NodeTLS
-	host    *raftgroups.Host
-	broker  *broker.Broker
-	handler deferredHandler
-	quic    *transport.Server
-	kafka   *transport.Server
-	admin   *http.Server
-	adminLn net.Listener
-	addrs   Addrs
-	ready   atomic.Bool
+	cfg      nodecfg.Config
+	log      zerolog.Logger
+	metrics  *status.Metrics
+	tls      *transport.NodeTLS
+	host     *raftgroups.Host
+	view     *peers.View
+	broker   *broker.Broker
+	handler  deferredHandler
+	quic     *transport.Server
+	kafka    *transport.Server
+	admin    *http.Server
+	adminMux *http.ServeMux
+	adminLn  net.Listener
+	addrs    Addrs
+	ready    atomic.Bool
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -117,20 +121,35 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		Raft:  cfg.Advertise.Raft,
 	}
 	if n.addrs.Raft == "" {
+		// A founder's peers know it by its initial_cluster address.
+		n.addrs.Raft = cfg.InitialCluster[cfg.NodeID]
+	}
+	if n.addrs.Raft == "" {
 		n.addrs.Raft = advertisedHostPort(raftListen)
 	}
 	n.startAdmin()
+	caPEM, err := os.ReadFile(n.tls.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
 
+	if cfg.Join != "" {
+		if err := askToJoin(ctx, cfg.Join, cfg.AdminToken, cfg.NodeID, n.addrs.Raft); err != nil {
+			return nil, err
+		}
+	}
 	n.host, err = raftgroups.Start(ctx, raftgroups.Config{
 		NodeID:                   cfg.NodeID,
 		DataDir:                  cfg.DataDir,
 		RaftAddr:                 n.addrs.Raft,
 		RaftListenAddr:           raftListen,
+		InitialMembers:           cfg.InitialCluster,
+		Join:                     cfg.Join != "",
 		RTTMillisecond:           cfg.Raft.TickMillis,
 		PartitionSnapshotEntries: cfg.Raft.SnapshotEntries,
 		Self: meta.Node{
 			ID: cfg.NodeID, RaftAddr: n.addrs.Raft, QUICAddr: n.addrs.QUIC,
-			KafkaAddr: n.addrs.Kafka, AdminAddr: n.addrs.Admin,
+			KafkaAddr: n.addrs.Kafka, AdminAddr: n.addrs.Admin, Rack: cfg.Rack, CACert: string(caPEM),
 		},
 		TopicDefaults:          cfg.TopicDefaults(),
 		RetentionCheckInterval: cfg.RetentionInterval(),
@@ -140,7 +159,10 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	if err != nil {
 		return nil, err
 	}
+	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, Logger: log})
+	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log}).Register(n.adminMux)
 	n.broker = broker.New(n.host, broker.Config{
+		View:                     n.view,
 		AutoCreateTopics:         *cfg.Topics.AutoCreate,
 		DefaultPartitions:        cfg.Topics.DefaultPartitions,
 		DefaultReplicationFactor: cfg.Topics.DefaultReplicationFactor,
@@ -152,6 +174,10 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 
 	sctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	n.wg.Add(3)
+	go n.watchMeta(sctx.Done())
+	go n.maintainControllers(sctx.Done())
+	go func() { defer n.wg.Done(); n.view.Run(sctx) }()
 	for _, s := range []*transport.Server{n.quic, n.kafka} {
 		n.wg.Add(1)
 		go func() {
@@ -168,9 +194,9 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 }
 
 func (n *Node) startAdmin() {
-	mux := http.NewServeMux()
-	status.Register(mux, n.metrics, n.readiness)
-	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.adminMux = http.NewServeMux()
+	status.Register(n.adminMux, n.metrics, n.readiness)
+	n.admin = &http.Server{Handler: n.adminMux, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -221,16 +247,28 @@ func (n *Node) Addrs() Addrs { return n.addrs }
 // CAFile is the path of the CA certificate clients verify the node with.
 func (n *Node) CAFile() string { return n.tls.CAFile }
 
+// ClusterCAFile is the path of the bundle of every node's CA; it appears
+// once the node has seen the node registry.
+func (n *Node) ClusterCAFile() string { return filepath.Join(n.cfg.DataDir, "tls", ClusterCAFile) }
+
 // Host returns the node's Raft host, for tests and tools in this module.
 func (n *Node) Host() *raftgroups.Host { return n.host }
 
 // Metrics returns the node's metrics.
 func (n *Node) Metrics() *status.Metrics { return n.metrics }
 
-// Close stops serving, then stops Raft. It is safe to call more than once.
+// Close stops the node gracefully: it hands the leadership of its shards
+// to other replicas, lets produce requests already proposed be answered,
+// then stops serving and stops Raft. Safe to call more than once.
 func (n *Node) Close() {
 	n.stopOnce.Do(func() {
 		n.ready.Store(false)
+		if n.host != nil && n.broker != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.host.HandOffLeadership(ctx)
+			n.broker.WaitProduces(ctx)
+			cancel()
+		}
 		if n.cancel != nil {
 			n.cancel()
 		}

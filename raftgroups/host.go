@@ -52,6 +52,10 @@ type Config struct {
 	// InitialMembers are the meta shard's founding members (node id → raft
 	// address). Empty means a single-node cluster of this node.
 	InitialMembers map[uint64]string
+	// Join starts this node's meta replica as a joiner: a running member
+	// must already have added it (AddNode). Ignored once the node has Raft
+	// state.
+	Join bool
 	// DeploymentID keeps clusters that share a network apart. 0 → 1.
 	DeploymentID uint64
 	// RTTMillisecond is the Raft tick. 0 → 50 ms: with hundreds of shards
@@ -218,13 +222,19 @@ func (h *Host) shardConfig(shardID uint64, snapshotEntries uint64) config.Config
 
 func (h *Host) startMeta() error {
 	members := map[uint64]dragonboat.Target{}
-	if !h.nh.HasNodeInfo(meta.MetaShardID, h.cfg.NodeID) {
+	join := false
+	switch {
+	case h.nh.HasNodeInfo(meta.MetaShardID, h.cfg.NodeID):
+		// A restart: Dragonboat has the membership.
+	case h.cfg.Join:
+		join = true
+	default:
 		for id, addr := range h.cfg.InitialMembers {
 			members[id] = addr
 		}
 	}
 	create := func(uint64, uint64) sm.IStateMachine { return fsm.NewMeta(h.metas) }
-	if err := h.nh.StartReplica(members, false, create, h.shardConfig(meta.MetaShardID, 200)); err != nil {
+	if err := h.nh.StartReplica(members, join, create, h.shardConfig(meta.MetaShardID, 200)); err != nil {
 		return fmt.Errorf("raftgroups: start meta shard: %w", err)
 	}
 	return nil
@@ -234,7 +244,14 @@ func (h *Host) startMeta() error {
 // committed before the call, so the reconciler never acts on a stale view
 // (for example deleting a partition whose topic is merely not replayed yet).
 func (h *Host) waitMetaCurrent(ctx context.Context) error {
+	start := time.Now()
+	lastNote := start
 	for {
+		if time.Since(lastNote) > 10*time.Second {
+			lastNote = time.Now()
+			h.log.Warn().Dur("waited", time.Since(start).Round(time.Second)).Interface("initial_cluster", h.cfg.InitialMembers).
+				Msg("waiting for a quorum of the meta shard; are the other controllers running and reachable on their raft addresses?")
+		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := h.nh.SyncRead(rctx, meta.MetaShardID, nil)
 		cancel()
@@ -290,6 +307,27 @@ func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
 
 // Meta returns the current metadata. It is shared: do not modify it.
 func (h *Host) Meta() *meta.State { return h.metas.State() }
+
+// SyncMeta waits until the local metadata includes every change committed
+// before the call (a Raft ReadIndex), and returns it. Decisions that must
+// not act on a stale view, such as placing replicas, start here.
+func (h *Host) SyncMeta(ctx context.Context) (*meta.State, error) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		_, err := h.nh.SyncRead(rctx, meta.MetaShardID, nil)
+		if err == nil {
+			return h.Meta(), nil
+		}
+		if !dragonboat.IsTempError(err) || rctx.Err() != nil {
+			return nil, fmt.Errorf("raftgroups: read meta shard: %w", mapErr(err))
+		}
+		select {
+		case <-rctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
 // MetaChanged returns a channel closed at the next metadata change.
 func (h *Host) MetaChanged() <-chan struct{} { return h.metas.Changed() }
@@ -429,10 +467,17 @@ func (p *Proposal) Wait(ctx context.Context) (int64, error) {
 
 // ReplicaInfo describes a partition replica running on this node.
 type ReplicaInfo struct {
-	ShardID   uint64
-	Topic     string
-	Partition int32
-	Leader    bool
+	ShardID   uint64 `json:"shard"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Leader    bool   `json:"leader"`
+	// LeaderID and Term are this node's view of the shard's leadership.
+	LeaderID uint64 `json:"leader_id"`
+	Term     uint64 `json:"term"`
+	// StartOffset and EndOffset bound the replica's applied log; -1 when
+	// the replica is not open yet.
+	StartOffset int64 `json:"start_offset"`
+	EndOffset   int64 `json:"end_offset"`
 }
 
 // Replicas lists the partition replicas running on this node.
@@ -444,8 +489,105 @@ func (h *Host) Replicas() []ReplicaInfo {
 	}
 	h.mu.RUnlock()
 	for i := range out {
-		leader, _, ok := h.Leader(out[i].ShardID)
+		leader, term, ok := h.Leader(out[i].ShardID)
 		out[i].Leader = ok && leader == h.cfg.NodeID
+		out[i].LeaderID, out[i].Term = leader, term
+		out[i].StartOffset, out[i].EndOffset = -1, -1
+		if p, err := h.Partition(out[i].ShardID); err == nil {
+			if l, err := p.Log(); err == nil {
+				out[i].StartOffset, out[i].EndOffset = l.StartOffset(), l.EndOffset()
+			}
+		}
 	}
 	return out
+}
+
+// HandOffLeadership asks every shard this node leads (partitions and the
+// meta shard) to transfer leadership to another voting replica, and waits
+// until none is led here or ctx ends. A node about to stop calls it so
+// clients move to the new leaders before the connections close, as
+// Kafka's controlled shutdown does. Shards with no other replica stay.
+func (h *Host) HandOffLeadership(ctx context.Context) {
+	start := time.Now()
+	defer func() { h.log.Info().Dur("took", time.Since(start)).Msg("handed off leadership") }()
+	for {
+		pending := 0
+		info := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+		for _, si := range info.ShardInfoList {
+			if !si.IsLeader {
+				continue
+			}
+			for id := range si.Replicas {
+				if id != h.cfg.NodeID {
+					// A transfer can be dropped (the target lagging, a
+					// proposal in the way): asking again is harmless.
+					_ = h.nh.RequestLeaderTransfer(si.ShardID, id)
+					pending++
+					break
+				}
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			h.log.Warn().Int("shards", pending).Msg("stopping while still leading shards; their followers will elect a leader")
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// MetaMembers lists the meta shard's voting members (the controllers) and
+// non-voting ones, by node id, from a linearizable read.
+func (h *Host) MetaMembers(ctx context.Context) (voting, nonVoting map[uint64]string, err error) {
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := h.nh.SyncGetShardMembership(mctx, meta.MetaShardID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("raftgroups: meta membership: %w", mapErr(err))
+	}
+	return m.Nodes, m.NonVotings, nil
+}
+
+// AddNode makes node id (reachable for Raft at raftAddr) a non-voting
+// member of the meta shard, so it can start with Join and receive the
+// metadata. Adding a node that is already a member is not an error.
+func (h *Host) AddNode(ctx context.Context, id uint64, raftAddr string) error {
+	voting, nonVoting, err := h.MetaMembers(ctx)
+	if err != nil {
+		return err
+	}
+	if addr, ok := voting[id]; ok {
+		return sameAddr(id, addr, raftAddr)
+	}
+	if addr, ok := nonVoting[id]; ok {
+		return sameAddr(id, addr, raftAddr)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := h.nh.SyncRequestAddNonVoting(cctx, meta.MetaShardID, id, raftAddr, 0); err != nil {
+		return fmt.Errorf("raftgroups: add node %d at %s: %w", id, raftAddr, mapErr(err))
+	}
+	h.log.Info().Uint64("node", id).Str("raft", raftAddr).Msg("added node to the cluster")
+	return nil
+}
+
+func sameAddr(id uint64, have, want string) error {
+	if have != want {
+		return fmt.Errorf("raftgroups: node %d is already a member at %s, not %s", id, have, want)
+	}
+	return nil
+}
+
+// PromoteController turns a non-voting meta member into a voting one.
+func (h *Host) PromoteController(ctx context.Context, id uint64, raftAddr string) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := h.nh.SyncRequestAddReplica(cctx, meta.MetaShardID, id, raftAddr, 0); err != nil {
+		return fmt.Errorf("raftgroups: promote node %d: %w", id, mapErr(err))
+	}
+	h.log.Info().Uint64("node", id).Msg("node became a controller (voting member of the meta shard)")
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,9 +39,12 @@ func (h *Host) reconcileLoop() {
 
 // desiredReplica is a partition this node should hold a replica of.
 type desiredReplica struct {
-	topic   *meta.Topic
-	part    *meta.Partition
-	members map[uint64]string
+	topic *meta.Topic
+	part  *meta.Partition
+	// founders maps the shard's founding replicas to their raft addresses;
+	// a founder bootstraps the shard with them, anyone else joins it.
+	founders map[uint64]string
+	founder  bool
 }
 
 // reconcile starts the partition replicas assigned to this node and stops
@@ -50,19 +54,17 @@ func (h *Host) reconcile(ctx context.Context) {
 	desired := map[uint64]desiredReplica{}
 	for _, t := range st.Topics {
 		for _, p := range t.Partitions {
-			members := map[uint64]string{}
-			mine := false
-			for _, id := range p.Replica {
-				if id == h.cfg.NodeID {
-					mine = true
-				}
+			if !slices.Contains(p.Replica, h.cfg.NodeID) {
+				continue
+			}
+			founders := map[uint64]string{}
+			for _, id := range p.Founders {
 				if n, ok := st.Nodes[id]; ok {
-					members[id] = n.RaftAddr
+					founders[id] = n.RaftAddr
 				}
 			}
-			if mine {
-				desired[p.ShardID] = desiredReplica{topic: t, part: p, members: members}
-			}
+			desired[p.ShardID] = desiredReplica{topic: t, part: p, founders: founders,
+				founder: slices.Contains(p.Founders, h.cfg.NodeID)}
 		}
 	}
 	h.mu.RLock()
@@ -119,10 +121,16 @@ func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
 		logCfg:  lc,
 	}
 	members := map[uint64]dragonboat.Target{}
-	if !h.nh.HasNodeInfo(shardID, h.cfg.NodeID) {
-		for id, addr := range d.members {
+	join := false
+	switch {
+	case h.nh.HasNodeInfo(shardID, h.cfg.NodeID):
+		// A restart: Dragonboat has the membership.
+	case d.founder:
+		for id, addr := range d.founders {
 			members[id] = addr
 		}
+	default:
+		join = true
 	}
 	dir := h.partitionDir(shardID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -148,7 +156,7 @@ func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
 	h.mu.Lock()
 	h.replicas[shardID] = r
 	h.mu.Unlock()
-	if err := h.nh.StartOnDiskReplica(members, false, create, h.shardConfig(shardID, h.cfg.PartitionSnapshotEntries)); err != nil {
+	if err := h.nh.StartOnDiskReplica(members, join, create, h.shardConfig(shardID, h.cfg.PartitionSnapshotEntries)); err != nil {
 		h.mu.Lock()
 		delete(h.replicas, shardID)
 		h.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -58,7 +59,15 @@ func (c *Client) connOptions() ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(o.brokers...), kgo.ClientID(o.clientID)}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(o.brokers...),
+		kgo.ClientID(o.clientID),
+		// kgo waits at least 5 s between metadata loads by default, which
+		// is most of a failover: the new leader is elected in well under a
+		// second. eddy answers Metadata from local state, so asking more
+		// often is cheap. WithKgoOptions can set it back.
+		kgo.MetadataMinAge(250 * time.Millisecond),
+	}
 	switch o.transport {
 	case QUIC:
 		if tlsConf == nil {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -81,7 +83,16 @@ type dialedConn struct {
 	done chan struct{} // closed when the handshake ended; then conn or err is set
 	conn *quic.Conn
 	err  error
+
+	// Set before the handshake starts, under the dialer's mutex.
+	raddr  netip.AddrPort
+	cancel context.CancelCauseFunc // ends the handshake
 }
+
+// errUnreachable is the cause of a connection or handshake ended because
+// the kernel reported the broker's port unreachable: what a TCP dial
+// reports as a refused connection.
+var errUnreachable = &os.SyscallError{Syscall: "quic handshake (ICMP port unreachable)", Err: syscall.ECONNREFUSED}
 
 // NewQUICDialer returns a dialer that verifies brokers with tlsConf,
 // typically ClientTLSConfig with the node CA. An empty ServerName is taken
@@ -128,7 +139,9 @@ func (d *QUICDialer) DialContext(ctx context.Context, network, addr string) (net
 	for attempt := 0; ; attempt++ {
 		conn, err := d.conn(ctx, addr)
 		if err != nil {
-			return nil, fmt.Errorf("transport: dial quic %s: %w", addr, err)
+			// The shape of a failed TCP dial, so Kafka clients treat it
+			// alike (kgo moves to another broker on a refused dial).
+			return nil, &net.OpError{Op: "dial", Net: "quic", Addr: addrOf(addr), Err: err}
 		}
 		str, err := conn.OpenStreamSync(ctx)
 		if err == nil {
@@ -199,13 +212,18 @@ func (d *QUICDialer) conn(ctx context.Context, addr string) (*quic.Conn, error) 
 
 func (d *QUICDialer) handshake(dc *dialedConn, addr string) {
 	defer close(dc.done)
-	ctx, cancel := context.WithTimeout(d.ctx, d.qconf.HandshakeIdleTimeout)
+	cctx, cancelCause := context.WithCancelCause(d.ctx)
+	defer cancelCause(nil)
+	ctx, cancel := context.WithTimeout(cctx, d.qconf.HandshakeIdleTimeout)
 	defer cancel()
 	host, raddr, err := resolveUDP(ctx, addr)
 	if err != nil {
 		dc.err = err
 		return
 	}
+	d.mu.Lock()
+	dc.raddr, dc.cancel = raddr.AddrPort(), cancelCause
+	d.mu.Unlock()
 	tr, err := d.transport()
 	if err != nil {
 		dc.err = err
@@ -217,6 +235,9 @@ func (d *QUICDialer) handshake(dc *dialedConn, addr string) {
 	}
 	conn, err := tr.Dial(ctx, raddr, tc, d.qconf)
 	if err != nil {
+		if cause := context.Cause(cctx); errors.Is(cause, errUnreachable) {
+			err = cause
+		}
 		dc.err = fmt.Errorf("quic handshake with %s: %w", raddr, err)
 		d.log.Debug().Err(err).Str("addr", addr).Msg("quic connection failed")
 		return
@@ -242,8 +263,49 @@ func (d *QUICDialer) transport() (*quic.Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open udp socket: %w", err)
 	}
-	d.udp, d.tr = udp, &quic.Transport{Conn: udp}
+	d.udp, d.tr = udp, &quic.Transport{Conn: wrapUnreachable(udp, d.unreachable)}
 	return d.tr, nil
+}
+
+// unreachable fails at once every connection and handshake to a broker
+// address the kernel reported unreachable, as TCP would with a refused
+// connection, so clients move to another broker without waiting out QUIC
+// timeouts. It runs on the socket's reading goroutine: no blocking.
+func (d *QUICDialer) unreachable(ap netip.AddrPort) {
+	d.mu.Lock()
+	var victims []*dialedConn
+	for _, dc := range d.conns {
+		if dc.raddr == ap {
+			victims = append(victims, dc)
+		}
+	}
+	d.mu.Unlock()
+	for _, dc := range victims {
+		select {
+		case <-dc.done:
+			if dc.conn != nil {
+				// Closing sends a CONNECTION_CLOSE, which may bounce again:
+				// harmless. Done off this goroutine, which quic-go needs
+				// to keep reading.
+				go dc.conn.CloseWithError(codeNoError, errUnreachable.Error())
+			}
+		default:
+			if dc.cancel != nil {
+				dc.cancel(errUnreachable)
+			}
+		}
+	}
+	if len(victims) > 0 {
+		d.log.Debug().Stringer("addr", ap).Msg("broker unreachable; failed its quic connection")
+	}
+}
+
+// addrOf is addr as a net.Addr for error messages.
+func addrOf(addr string) net.Addr {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return nil
 }
 
 func resolveUDP(ctx context.Context, addr string) (host string, _ *net.UDPAddr, _ error) {

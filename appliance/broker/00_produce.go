@@ -103,7 +103,9 @@ func (b *Broker) serveProduce(ctx context.Context, rc *reqCtx, req *kmsg.Produce
 		b.m.Requests.WithLabelValues(rc.api).Inc()
 		return func(context.Context) ([]byte, error) { return nil, nil }
 	}
+	b.inflight.Add(1)
 	return func(ctx context.Context) ([]byte, error) {
+		defer b.inflight.Add(-1)
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		for i := range pending {

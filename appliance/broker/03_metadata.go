@@ -81,10 +81,15 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 	return resp
 }
 
-// brokers lists the registered nodes with the addresses of listener.
+// brokers lists the live registered nodes with the addresses of listener.
+// A dead node is left out, as Kafka does, so clients do not pick it for
+// requests any broker can answer.
 func (b *Broker) brokers(st *meta.State, listener string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, id := range st.NodeIDs() {
+		if !b.cfg.View.Alive(id) {
+			continue
+		}
 		n := st.Nodes[id]
 		host, port, ok := splitHostPort(advertisedAddr(n, listener))
 		if !ok {
@@ -132,15 +137,26 @@ func (b *Broker) topicMetadata(t *meta.Topic) kmsg.MetadataResponseTopic {
 		*mp = kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
 		mp.Replicas = nodeIDs32(p.Replica)
-		mp.ISR = mp.Replicas
 		mp.OfflineReplicas = []int32{}
+		for _, id := range p.Replica {
+			if !b.cfg.View.Alive(id) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, int32(id))
+			}
+		}
 		leader, term, ok := b.host.Leader(p.ShardID)
+		// Raft on a follower keeps naming a dead leader until its election
+		// timeout; a client sent there would find no broker.
+		if ok && !b.cfg.View.Alive(leader) {
+			ok = false
+		}
 		if !ok {
 			mp.Leader, mp.LeaderEpoch = -1, -1
+			mp.ISR = []int32{}
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			continue
 		}
 		mp.Leader, mp.LeaderEpoch = int32(leader), int32(term)
+		mp.ISR = nodeIDs32(b.cfg.View.InSync(p.ShardID, leader, p.Replica))
 	}
 	return mt
 }

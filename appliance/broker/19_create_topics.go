@@ -40,7 +40,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.C
 		}
 		var topic *meta.Topic
 		if req.ValidateOnly {
-			topic, err = b.validateTopic(spec)
+			topic, err = b.validateTopic(ctx, spec)
 		} else {
 			cctx, cancel := context.WithTimeout(ctx, max(wait, 5*time.Second))
 			topic, err = b.createTopic(cctx, spec, wait)
@@ -117,11 +117,11 @@ func createSpec(rt kmsg.CreateTopicsRequestTopic) (createTopicSpec, error) {
 
 // validateTopic checks spec as CreateTopics with ValidateOnly does and
 // returns the topic as it would be created.
-func (b *Broker) validateTopic(spec createTopicSpec) (*meta.Topic, error) {
+func (b *Broker) validateTopic(ctx context.Context, spec createTopicSpec) (*meta.Topic, error) {
 	if _, ok := b.host.Meta().Topics[spec.name]; ok {
 		return nil, &meta.ApplyError{Code: meta.ErrTopicExists, Message: fmt.Sprintf("topic %q already exists", spec.name)}
 	}
-	cmd, err := b.prepareTopic(spec)
+	cmd, err := b.prepareTopic(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

@@ -58,8 +58,11 @@ func (b *Broker) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 			replicas = append(replicas, ids)
 		}
 	} else {
-		var err error
-		replicas, err = meta.PlaceReplicas(b.host.Meta().NodeIDs(), int(have), add, len(t.Partitions[0].Replica), meta.PlacementSeed(t.Name))
+		st, err := b.host.SyncMeta(ctx)
+		if err != nil {
+			return err
+		}
+		replicas, err = meta.PlaceReplicas(st.NodeIDs(), int(have), add, len(t.Partitions[0].Replica), meta.PlacementSeed(t.Name))
 		if err != nil {
 			return fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,9 +27,26 @@ type Config struct {
 	DefaultPartitions int32
 	// DefaultReplicationFactor likewise (default.replication.factor).
 	DefaultReplicationFactor int16
-	Logger                   zerolog.Logger
-	Metrics                  *status.Metrics
+	// View says which nodes are alive and which replicas are in sync;
+	// nil means a node alone: everything it hosts is alive and in sync.
+	View    ClusterView
+	Logger  zerolog.Logger
+	Metrics *status.Metrics
 }
+
+// ClusterView is what the broker knows of other nodes beyond Raft.
+type ClusterView interface {
+	// Alive reports whether a node is up, as far as this node can tell.
+	Alive(node uint64) bool
+	// InSync returns the in-sync subset of a shard's replicas, in order.
+	InSync(shard, leader uint64, replicas []uint64) []uint64
+}
+
+// soloView is the view of a node without peers.
+type soloView struct{}
+
+func (soloView) Alive(uint64) bool                              { return true }
+func (soloView) InSync(_, _ uint64, replicas []uint64) []uint64 { return replicas }
 
 // Listener names the broker recognises in transport.ConnInfo.Listener, so
 // Metadata answers a QUIC client with QUIC addresses and a TCP client with
@@ -45,6 +63,23 @@ type Broker struct {
 	host *raftgroups.Host
 	log  zerolog.Logger
 	m    *status.Metrics
+
+	// inflight counts produce requests proposed but not yet answered.
+	inflight atomic.Int64
+}
+
+// WaitProduces waits until every produce request already proposed has
+// been answered, or ctx ends. A stopping node calls it after handing off
+// leadership, so writes that committed are acknowledged rather than
+// retried by their producers (which would duplicate them).
+func (b *Broker) WaitProduces(ctx context.Context) {
+	for b.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 var _ transport.Handler = (*Broker)(nil)
@@ -59,6 +94,9 @@ func New(host *raftgroups.Host, cfg Config) *Broker {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = status.NewMetrics()
+	}
+	if cfg.View == nil {
+		cfg.View = soloView{}
 	}
 	return &Broker{cfg: cfg, host: host, log: cfg.Logger, m: cfg.Metrics}
 }

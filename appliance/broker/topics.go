@@ -28,8 +28,9 @@ type createTopicSpec struct {
 }
 
 // prepareTopic validates spec and builds the meta command that creates it;
-// nothing is proposed.
-func (b *Broker) prepareTopic(spec createTopicSpec) (*meta.CreateTopic, error) {
+// nothing is proposed. Replicas are placed on the nodes in a current view
+// of the registry.
+func (b *Broker) prepareTopic(ctx context.Context, spec createTopicSpec) (*meta.CreateTopic, error) {
 	if err := meta.ValidateTopicName(spec.name); err != nil {
 		return nil, &meta.ApplyError{Code: meta.ErrInvalidTopic, Message: err.Error()}
 	}
@@ -49,11 +50,14 @@ func (b *Broker) prepareTopic(spec createTopicSpec) (*meta.CreateTopic, error) {
 		if rf == -1 {
 			rf = int(b.cfg.DefaultReplicationFactor)
 		}
-		nodes := b.host.Meta().NodeIDs()
+		st, err := b.host.SyncMeta(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nodes := st.NodeIDs()
 		if len(nodes) == 0 {
 			return nil, errNoNodes
 		}
-		var err error
 		replicas, err = meta.PlaceReplicas(nodes, 0, int(n), rf, meta.PlacementSeed(spec.name))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
@@ -77,7 +81,7 @@ func (b *Broker) prepareTopic(spec createTopicSpec) (*meta.CreateTopic, error) {
 // the answer. Not having leaders by then is not an error: clients retry on
 // LEADER_NOT_AVAILABLE.
 func (b *Broker) createTopic(ctx context.Context, spec createTopicSpec, wait time.Duration) (*meta.Topic, error) {
-	cmd, err := b.prepareTopic(spec)
+	cmd, err := b.prepareTopic(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

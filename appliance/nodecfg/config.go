@@ -38,6 +38,22 @@ type Config struct {
 	// Advertise holds the addresses clients and peers are told to use;
 	// each unset one is derived from Listen.
 	Advertise Addresses `yaml:"advertise"`
+	// InitialCluster names the founding controllers, node id → Raft
+	// address (as peers reach it). They hold the meta shard's voting
+	// replicas. Unset: a cluster of this node alone. Every founding node is
+	// started with the same map; restarts reuse it harmlessly.
+	InitialCluster map[uint64]string `yaml:"initial_cluster"`
+	// Join is the admin URL of a running node (http://host:9644). A node
+	// that is not in InitialCluster asks that node to add it, then joins.
+	Join string `yaml:"join"`
+	// Rack labels where the node is (a rack, room or site). Consumers that
+	// set the same rack read from this node's replicas (KIP-392).
+	Rack string `yaml:"rack"`
+	// AdminToken, when set, is required as a bearer token on the admin
+	// API's /v1 routes, and sent to other nodes' admin APIs. Every node of
+	// a cluster needs the same token. It lets the admin API listen beyond
+	// loopback without insecure.
+	AdminToken string `yaml:"admin_token"`
 	// KafkaTLS serves the Kafka TCP listener over TLS with the node's
 	// certificate. QUIC always uses TLS.
 	KafkaTLS bool `yaml:"kafka_tls"`
@@ -219,12 +235,34 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", a.field, err)
 		}
 	}
+	for id, addr := range c.InitialCluster {
+		if id == 0 {
+			return errors.New("initial_cluster: node id 0 is not allowed; ids start at 1")
+		}
+		if err := checkAddr(addr, false); err != nil {
+			return fmt.Errorf("initial_cluster[%d]: %w", id, err)
+		}
+	}
+	if len(c.InitialCluster) > 0 {
+		_, founder := c.InitialCluster[c.NodeID]
+		switch {
+		case !founder && c.Join == "":
+			return fmt.Errorf("initial_cluster: node %d is not listed; list it, or set join to a running node's admin URL to join later", c.NodeID)
+		case founder && c.Join != "":
+			return fmt.Errorf("join: node %d is a founding member in initial_cluster; founding members do not join", c.NodeID)
+		case founder && c.Advertise.Raft != "" && c.Advertise.Raft != c.InitialCluster[c.NodeID]:
+			return fmt.Errorf("advertise.raft: %s differs from initial_cluster[%d] %s; peers use the latter", c.Advertise.Raft, c.NodeID, c.InitialCluster[c.NodeID])
+		}
+	}
+	if c.Join != "" && !strings.HasPrefix(c.Join, "http://") && !strings.HasPrefix(c.Join, "https://") {
+		return fmt.Errorf("join: %q is not an admin URL (http://host:9644)", c.Join)
+	}
 	if !c.Insecure {
 		if !c.KafkaTLS && !IsLoopback(c.Listen.Kafka) {
 			return fmt.Errorf("listen.kafka: %s is not a loopback address and the Kafka TCP listener is plaintext; set kafka_tls: true, or insecure: true for a lab", c.Listen.Kafka)
 		}
-		if !IsLoopback(c.Listen.Admin) {
-			return fmt.Errorf("listen.admin: %s is not a loopback address and the admin API has no authentication yet; keep it on loopback, or set insecure: true for a lab", c.Listen.Admin)
+		if !IsLoopback(c.Listen.Admin) && c.AdminToken == "" {
+			return fmt.Errorf("listen.admin: %s is not a loopback address; set admin_token (the same on every node), or insecure: true for a lab", c.Listen.Admin)
 		}
 	}
 	if c.Topics.DefaultPartitions < 1 {
@@ -307,4 +345,29 @@ func (c *Config) TopicDefaults() map[string]string {
 func (c *Config) RetentionInterval() time.Duration {
 	d, _ := time.ParseDuration(c.Topics.RetentionCheckInterval)
 	return d
+}
+
+// ParseInitialCluster parses "1=host:port,2=host:port" (the command-line
+// form of InitialCluster).
+func ParseInitialCluster(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, "=")
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if !ok || err != nil || id == 0 {
+			return nil, fmt.Errorf("initial cluster entry %q: want ID=HOST:RAFTPORT with ID >= 1", part)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("initial cluster lists node %d twice", id)
+		}
+		out[id] = addr
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("initial cluster %q names no nodes", s)
+	}
+	return out, nil
 }

@@ -2,7 +2,10 @@ package nodetest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -33,28 +36,34 @@ type Node struct {
 // unless EDDY_TEST_LOG=debug is set.
 func Start(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	cfg := nodecfg.Config{
+	cfg := baseConfig(t)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n := &Node{Config: cfg, t: t}
+	if err := n.tryStart(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func baseConfig(t testing.TB) nodecfg.Config {
+	return nodecfg.Config{
 		DataDir: t.TempDir(),
 		Listen: nodecfg.Addresses{
 			QUIC: "127.0.0.1:0", Kafka: "127.0.0.1:0", Admin: "127.0.0.1:0", Raft: "127.0.0.1:0",
 		},
 		Raft: nodecfg.RaftConfig{TickMillis: 10},
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	n := &Node{Config: cfg, t: t}
-	n.start()
-	return n
 }
 
-func (n *Node) start() {
-	n.t.Helper()
+// tryStart starts the node; it may run on any goroutine.
+func (n *Node) tryStart() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	node, err := appliance.Start(ctx, n.Config, testLogger(n.t))
 	if err != nil {
-		n.t.Fatalf("start node: %v", err)
+		return fmt.Errorf("start node %d: %w", n.Config.NodeID, err)
 	}
 	n.Node = node
 	// Pin the ports chosen at first start, so a restart comes back on the
@@ -62,14 +71,27 @@ func (n *Node) start() {
 	a := node.Addrs()
 	n.Config.Listen = nodecfg.Addresses{QUIC: a.QUIC, Kafka: a.Kafka, Admin: a.Admin, Raft: a.Raft}
 	n.t.Cleanup(node.Close)
+	return nil
+}
+
+// Stop stops the node (as a crash would, minus the lost page cache): its
+// listeners close and its Raft replicas stop.
+func (n *Node) Stop() { n.Node.Close() }
+
+// Start starts a stopped node again on the same directory and addresses.
+func (n *Node) Start() {
+	n.t.Helper()
+	if err := n.tryStart(); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // Restart stops the node and starts it again on the same directory and
 // addresses.
 func (n *Node) Restart() {
 	n.t.Helper()
-	n.Node.Close()
-	n.start()
+	n.Stop()
+	n.Start()
 }
 
 // Client dials the node with the SDK over the given transport; it is
@@ -109,6 +131,47 @@ func (n *Node) KgoClient(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// StartCluster starts n founding nodes that form one cluster (ids 1..n,
+// all controllers). Nodes start concurrently: each waits for a quorum of
+// the meta shard. opts apply to every node.
+func StartCluster(t testing.TB, n int, opts ...Option) []*Node {
+	t.Helper()
+	initial := map[uint64]string{}
+	for i := 1; i <= n; i++ {
+		initial[uint64(i)] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	}
+	nodes := make([]*Node, n)
+	errs := make(chan error, n)
+	for i := range nodes {
+		id := uint64(i + 1)
+		cfg := baseConfig(t)
+		cfg.NodeID = id
+		cfg.InitialCluster = initial
+		cfg.Listen.Raft = initial[id]
+		for _, o := range opts {
+			o(&cfg)
+		}
+		nodes[i] = &Node{Config: cfg, t: t}
+		go func(nd *Node) { errs <- nd.tryStart() }(nodes[i])
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func testLogger(t testing.TB) zerolog.Logger {

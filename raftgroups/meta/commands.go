@@ -234,9 +234,10 @@ func (s *State) createPartitions(c *CreatePartitions) Result {
 func (s *State) addPartitions(t *Topic, replicas [][]uint64) {
 	for _, r := range replicas {
 		t.Partitions = append(t.Partitions, &Partition{
-			Index:   int32(len(t.Partitions)),
-			ShardID: s.NextShardID,
-			Replica: slices.Clone(r),
+			Index:    int32(len(t.Partitions)),
+			ShardID:  s.NextShardID,
+			Replica:  slices.Clone(r),
+			Founders: slices.Clone(r),
 		})
 		s.NextShardID++
 	}

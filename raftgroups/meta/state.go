@@ -41,9 +41,14 @@ type Topic struct {
 
 // Partition is one partition of a topic and the Raft shard behind it.
 type Partition struct {
-	Index   int32    `json:"index"`
-	ShardID uint64   `json:"shard_id"`
+	Index   int32  `json:"index"`
+	ShardID uint64 `json:"shard_id"`
+	// Replica lists the nodes holding voting replicas, the first being the
+	// preferred leader.
 	Replica []uint64 `json:"replicas"`
+	// Founders are the replicas the shard was created with; they bootstrap
+	// it together. Any other node joins the running shard. Never changes.
+	Founders []uint64 `json:"founders"`
 }
 
 // Node is a broker in the node registry.
@@ -54,6 +59,10 @@ type Node struct {
 	KafkaAddr string `json:"kafka_addr"`
 	AdminAddr string `json:"admin_addr"`
 	Rack      string `json:"rack,omitempty"`
+	// CACert is the PEM certificate of the CA that signed the node's TLS
+	// certificate. Only public material: every node publishes the bundle
+	// of all of them for clients.
+	CACert string `json:"ca_cert,omitempty"`
 }
 
 // NewState returns an empty State.
@@ -91,6 +100,7 @@ func (t *Topic) clone() *Topic {
 	for i, p := range t.Partitions {
 		pp := *p
 		pp.Replica = slices.Clone(p.Replica)
+		pp.Founders = slices.Clone(p.Founders)
 		c.Partitions[i] = &pp
 	}
 	return &c

@@ -1,0 +1,267 @@
+package peers
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/eddybroker/eddy/raftgroups"
+)
+
+// ReplicasPath is where a node serves its replica states.
+const ReplicasPath = "/v1/internal/replicas"
+
+// Report is what a node says about itself.
+type Report struct {
+	NodeID   uint64                   `json:"node_id"`
+	Replicas []raftgroups.ReplicaInfo `json:"replicas"`
+}
+
+// Config configures a View.
+type Config struct {
+	// Interval between polls of every node. 0 → 1 s.
+	Interval time.Duration
+	// AliveFor is how long a node counts as alive after its last answer.
+	// 0 → 3 s.
+	AliveFor time.Duration
+	// LagTime is how long a follower may go without catching up with the
+	// leader's log end and still be in sync (Kafka's
+	// replica.lag.time.max.ms). 0 → 10 s.
+	LagTime time.Duration
+	// AdminToken is sent as a bearer token to other nodes' admin APIs.
+	AdminToken string
+	Logger     zerolog.Logger
+}
+
+type replicaKey struct{ shard, node uint64 }
+
+// View is one node's picture of the cluster. Its methods are safe for
+// concurrent use.
+type View struct {
+	cfg    Config
+	host   *raftgroups.Host
+	client *http.Client
+
+	mu        sync.RWMutex
+	lastSeen  map[uint64]time.Time
+	replicas  map[replicaKey]raftgroups.ReplicaInfo
+	caughtUp  map[replicaKey]time.Time
+	leaderEnd map[uint64]int64 // the leader's log end at the previous poll, by shard
+	now       func() time.Time
+	started   time.Time
+}
+
+// New returns a view of host's cluster; Run keeps it current.
+func New(host *raftgroups.Host, cfg Config) *View {
+	if cfg.Interval == 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.AliveFor == 0 {
+		cfg.AliveFor = 3 * time.Second
+	}
+	if cfg.LagTime == 0 {
+		cfg.LagTime = 10 * time.Second
+	}
+	return &View{
+		cfg:       cfg,
+		host:      host,
+		client:    &http.Client{Timeout: cfg.Interval},
+		lastSeen:  map[uint64]time.Time{},
+		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},
+		caughtUp:  map[replicaKey]time.Time{},
+		leaderEnd: map[uint64]int64{},
+		now:       time.Now,
+		started:   time.Now(),
+	}
+}
+
+// Run polls until ctx ends.
+func (v *View) Run(ctx context.Context) {
+	t := time.NewTicker(v.cfg.Interval)
+	defer t.Stop()
+	for {
+		v.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll asks every registered node for its replica states once, now.
+func (v *View) Poll(ctx context.Context) {
+	st := v.host.Meta()
+	self := v.host.NodeID()
+	reports := make(chan Report, len(st.Nodes))
+	var wg sync.WaitGroup
+	for id, n := range st.Nodes {
+		if id == self {
+			reports <- Report{NodeID: self, Replicas: v.host.Replicas()}
+			continue
+		}
+		wg.Go(func() {
+			r, err := v.fetch(ctx, n.AdminAddr)
+			if err != nil {
+				v.cfg.Logger.Debug().Err(err).Uint64("node", id).Msg("peer did not answer")
+				return
+			}
+			if r.NodeID != id {
+				v.cfg.Logger.Warn().Uint64("node", id).Uint64("answered_as", r.NodeID).Str("admin", n.AdminAddr).
+					Msg("a node's admin address answers as another node; check advertise.admin")
+				return
+			}
+			reports <- r
+		})
+	}
+	wg.Wait()
+	close(reports)
+	v.absorb(reports)
+}
+
+func (v *View) fetch(ctx context.Context, admin string) (Report, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+ReplicasPath, nil)
+	if err != nil {
+		return Report{}, err
+	}
+	if v.cfg.AdminToken != "" {
+		req.Header.Set("Authorization", "Bearer "+v.cfg.AdminToken)
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return Report{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Report{}, fmt.Errorf("%s: %s", admin, resp.Status)
+	}
+	var r Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("%s: %w", admin, err)
+	}
+	return r, nil
+}
+
+// absorb folds one round of reports into the view.
+func (v *View) absorb(reports <-chan Report) {
+	now := v.now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	leaderEnd := map[uint64]int64{}
+	var all []raftgroups.ReplicaInfo
+	var from []uint64
+	for r := range reports {
+		v.lastSeen[r.NodeID] = now
+		// Forget what the node no longer hosts.
+		for k := range v.replicas {
+			if k.node == r.NodeID {
+				delete(v.replicas, k)
+			}
+		}
+		for _, ri := range r.Replicas {
+			v.replicas[replicaKey{ri.ShardID, r.NodeID}] = ri
+			all = append(all, ri)
+			from = append(from, r.NodeID)
+			if ri.Leader {
+				leaderEnd[ri.ShardID] = ri.EndOffset
+			}
+		}
+	}
+	for i, ri := range all {
+		k := replicaKey{ri.ShardID, from[i]}
+		end, ok := leaderEnd[ri.ShardID]
+		if !ok || ri.EndOffset < 0 {
+			continue
+		}
+		// Caught up: at the leader's end now, or at least where the leader
+		// ended one poll ago (appends keep moving the end).
+		prev, hadPrev := v.leaderEnd[ri.ShardID]
+		if ri.EndOffset >= end || (hadPrev && ri.EndOffset >= prev) {
+			v.caughtUp[k] = now
+		}
+	}
+	v.leaderEnd = leaderEnd
+}
+
+// Alive reports whether node answered recently. This node is always alive.
+func (v *View) Alive(node uint64) bool {
+	if node == v.host.NodeID() {
+		return true
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	seen, ok := v.lastSeen[node]
+	if !ok {
+		// Not polled yet: a node just started has not asked anyone. Give
+		// it the benefit of the doubt for one liveness window.
+		seen = v.started
+	}
+	return v.now().Sub(seen) < v.cfg.AliveFor
+}
+
+// InSync returns the replicas of shard that are in sync: the leader, and
+// every follower on a live node that caught up with the leader within the
+// lag time. The order of replicas is kept.
+func (v *View) InSync(shard, leader uint64, replicas []uint64) []uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	now := v.now()
+	out := make([]uint64, 0, len(replicas))
+	for _, id := range replicas {
+		if id == leader {
+			out = append(out, id)
+			continue
+		}
+		seen, ok := v.lastSeen[id]
+		if !ok {
+			seen = v.started
+		}
+		if id != v.host.NodeID() && now.Sub(seen) >= v.cfg.AliveFor {
+			continue
+		}
+		if t, ok := v.caughtUp[replicaKey{shard, id}]; ok && now.Sub(t) < v.cfg.LagTime {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Counts returns how many partition replicas each node hosts and leads,
+// as last reported.
+func (v *View) Counts() (replicas, leaders map[uint64]int) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	replicas, leaders = map[uint64]int{}, map[uint64]int{}
+	for k, ri := range v.replicas {
+		replicas[k.node]++
+		if ri.Leader {
+			leaders[k.node]++
+		}
+	}
+	return replicas, leaders
+}
+
+// Replica returns node's last reported state of shard.
+func (v *View) Replica(shard, node uint64) (raftgroups.ReplicaInfo, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	ri, ok := v.replicas[replicaKey{shard, node}]
+	return ri, ok
+}
+
+// Handler serves this node's report at ReplicasPath.
+func Handler(host *raftgroups.Host) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		reps := host.Replicas()
+		slices.SortFunc(reps, func(a, b raftgroups.ReplicaInfo) int { return cmp.Compare(a.ShardID, b.ShardID) })
+		json.NewEncoder(w).Encode(Report{NodeID: host.NodeID(), Replicas: reps})
+	})
+}
