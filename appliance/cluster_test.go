@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddybroker/eddy/appliance/nodecfg"
 	"github.com/eddybroker/eddy/appliance/nodetest"
 	"github.com/eddybroker/eddy/sdk"
 )
@@ -117,7 +119,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // offset is read once, in order, with no gap. It returns how many values
 // were read more than once: retries of writes whose acknowledgement was
 // lost, which only idempotent producers prevent.
-func verifyAcked(t *testing.T, c *sdk.Client, topic string, log *ackLog, total int) int {
+func verifyAcked(t *testing.T, c *sdk.Client, topic string, log *ackLog, total int, opts ...sdk.ConsumeOption) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -137,7 +139,7 @@ func verifyAcked(t *testing.T, c *sdk.Client, topic string, log *ackLog, total i
 			dups++
 		}
 		return nil
-	}, sdk.FromBeginning(), sdk.MaxRecords(total))
+	}, append([]sdk.ConsumeOption{sdk.FromBeginning(), sdk.MaxRecords(total)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,9 @@ func endOffsets(t *testing.T, c *sdk.Client, topic string) (total int64) {
 // over QUIC with acks=all; production continues on the new leader and
 // every acknowledged record is read back, from leaders and from followers.
 func TestClusterFailover(t *testing.T) {
-	nodes := nodetest.StartCluster(t, 3)
+	nodes := nodetest.StartCluster(t, 3, nodetest.WithConfig(func(c *nodecfg.Config) {
+		c.Rack = fmt.Sprintf("rack-%d", c.NodeID)
+	}))
 	c := clusterClient(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -215,7 +219,25 @@ func TestClusterFailover(t *testing.T) {
 	dups := verifyAcked(t, reader, "failover", log, total)
 	t.Logf("read %d records from the leaders; %d values appear twice (retried writes)", total, dups)
 
-	// Read again, this time from followers: a consumer in the rack of a
-	// follower is sent to it (KIP-392).
-	_ = survivors
+	// Read everything again from one survivor's replicas: a consumer in
+	// its rack is sent there by the leaders (KIP-392), and a follower
+	// serves from its applied log.
+	near, far := survivors[1], survivors[0]
+	before, farBefore := testutil.ToFloat64(near.Metrics().FetchBytes), testutil.ToFloat64(far.Metrics().FetchBytes)
+	verifyAcked(t, reader, "failover", log, total,
+		sdk.WithConsumerKgoOptions(kgo.Rack(near.Config.Rack)))
+	served := testutil.ToFloat64(near.Metrics().FetchBytes) - before
+	if farServed := testutil.ToFloat64(far.Metrics().FetchBytes) - farBefore; farServed != 0 {
+		t.Fatalf("node %d served %.0f record bytes to a consumer in node %d's rack; it should only have redirected it", far.Config.NodeID, farServed, near.Config.NodeID)
+	}
+	led := 0
+	for _, r := range near.Host().Replicas() {
+		if r.Leader {
+			led++
+		}
+	}
+	if led == 6 || served == 0 {
+		t.Fatalf("node %d (rack %s) leads %d of 6 partitions and served %.0f bytes to a consumer in its rack", near.Config.NodeID, near.Config.Rack, led, served)
+	}
+	t.Logf("node %d served %.0f bytes to the consumer in its rack, leading %d of 6 partitions", near.Config.NodeID, served, led)
 }

@@ -30,6 +30,8 @@ type fetchPart struct {
 	part     *fsm.Partition
 	offset   int64
 	maxBytes int
+	// follower: served by a replica that is not the leader (KIP-392).
+	follower bool
 }
 
 func (b *Broker) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) kmsg.Response {
@@ -68,10 +70,15 @@ func (b *Broker) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 				b.countError(rc, p.ErrorCode)
 				continue
 			}
-			fp, err := b.fetchPartition(topic, rp)
+			fp, err := b.fetchPartition(st, topic, rp, req)
 			if err != nil {
 				p.ErrorCode = kafkaCode(err)
 				b.countError(rc, p.ErrorCode)
+				continue
+			}
+			if fp.part == nil {
+				// Redirected to a replica in the consumer's rack.
+				p.PreferredReadReplica = int32(fp.offset)
 				continue
 			}
 			fp.resp = p
@@ -83,8 +90,11 @@ func (b *Broker) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 	return resp
 }
 
-// fetchPartition checks one partition can be served from this node.
-func (b *Broker) fetchPartition(topic *meta.Topic, rp kmsg.FetchRequestTopicPartition) (fetchPart, error) {
+// fetchPartition checks one partition can be served from this node. A
+// leader may instead redirect a consumer to an in-sync replica in the
+// consumer's rack: then the returned part is nil and offset carries the
+// preferred replica's node id.
+func (b *Broker) fetchPartition(st *meta.State, topic *meta.Topic, rp kmsg.FetchRequestTopicPartition, req *kmsg.FetchRequest) (fetchPart, error) {
 	mp := partitionOf(topic, rp.Partition)
 	if mp == nil {
 		return fetchPart{}, kerr.UnknownTopicOrPartition
@@ -93,12 +103,40 @@ func (b *Broker) fetchPartition(topic *meta.Topic, rp kmsg.FetchRequestTopicPart
 	if err != nil {
 		return fetchPart{}, err
 	}
-	if _, term, ok := b.host.Leader(mp.ShardID); ok {
+	leader, term, ok := b.host.Leader(mp.ShardID)
+	if ok {
 		if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, term); err != nil {
 			return fetchPart{}, err
 		}
 	}
-	return fetchPart{part: part, offset: rp.FetchOffset, maxBytes: int(rp.PartitionMaxBytes)}, nil
+	self := b.host.NodeID()
+	follower := !ok || leader != self
+	// Consumers read from followers from Fetch v11 on (KIP-392); older
+	// ones expect the leader.
+	if follower && req.Version < 11 {
+		return fetchPart{}, kerr.NotLeaderForPartition
+	}
+	if !follower && req.Version >= 11 && req.Rack != "" {
+		if id := b.preferredReplica(st, mp, leader, req.Rack); id != 0 && id != self {
+			return fetchPart{offset: int64(id)}, nil
+		}
+	}
+	return fetchPart{part: part, offset: rp.FetchOffset, maxBytes: int(rp.PartitionMaxBytes), follower: follower}, nil
+}
+
+// preferredReplica picks the replica to read from for a consumer in rack:
+// the leader when it is in that rack, else the first in-sync replica on a
+// live node there; 0 when none is.
+func (b *Broker) preferredReplica(st *meta.State, mp *meta.Partition, leader uint64, rack string) uint64 {
+	if n := st.Nodes[leader]; n != nil && n.Rack == rack {
+		return leader
+	}
+	for _, id := range b.cfg.View.InSync(mp.ShardID, leader, mp.Replica) {
+		if n := st.Nodes[id]; n != nil && n.Rack == rack && b.cfg.View.Alive(id) {
+			return id
+		}
+	}
+	return 0
 }
 
 // checkLeaderEpoch applies KIP-320 fencing: a client that knows an older
@@ -180,6 +218,12 @@ func (b *Broker) readPartition(fp *fetchPart, budget int, first bool) (int, erro
 	fp.resp.LogStartOffset = l.StartOffset()
 	if err != nil {
 		if errors.Is(err, partlog.ErrOffsetOutOfRange) {
+			if fp.follower && fp.offset > fp.resp.HighWatermark {
+				// The leader may have it: this replica is behind. Kafka's
+				// retriable answer, so the consumer waits rather than
+				// resetting its position.
+				return 0, fmt.Errorf("%w: offset %d is beyond this follower's end %d", kerr.OffsetNotAvailable, fp.offset, fp.resp.HighWatermark)
+			}
 			return 0, fmt.Errorf("%w: offset %d is outside [%d, %d]", err, fp.offset, fp.resp.LogStartOffset, fp.resp.HighWatermark)
 		}
 		return 0, err

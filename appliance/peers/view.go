@@ -47,6 +47,7 @@ type replicaKey struct{ shard, node uint64 }
 type View struct {
 	cfg    Config
 	host   *raftgroups.Host
+	self   uint64
 	client *http.Client
 
 	mu        sync.RWMutex
@@ -72,6 +73,7 @@ func New(host *raftgroups.Host, cfg Config) *View {
 	return &View{
 		cfg:       cfg,
 		host:      host,
+		self:      host.NodeID(),
 		client:    &http.Client{Timeout: cfg.Interval},
 		lastSeen:  map[uint64]time.Time{},
 		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},
@@ -99,7 +101,7 @@ func (v *View) Run(ctx context.Context) {
 // Poll asks every registered node for its replica states once, now.
 func (v *View) Poll(ctx context.Context) {
 	st := v.host.Meta()
-	self := v.host.NodeID()
+	self := v.self
 	reports := make(chan Report, len(st.Nodes))
 	var wg sync.WaitGroup
 	for id, n := range st.Nodes {
@@ -176,6 +178,12 @@ func (v *View) absorb(reports <-chan Report) {
 	}
 	for i, ri := range all {
 		k := replicaKey{ri.ShardID, from[i]}
+		if _, known := v.caughtUp[k]; !known {
+			// As in Kafka, a replica starts in sync and leaves the ISR only
+			// after lagging for the lag time. A node coming back from a
+			// failure is not new: its entry is old, so it must catch up.
+			v.caughtUp[k] = now
+		}
 		end, ok := leaderEnd[ri.ShardID]
 		if !ok || ri.EndOffset < 0 {
 			continue
@@ -192,7 +200,7 @@ func (v *View) absorb(reports <-chan Report) {
 
 // Alive reports whether node answered recently. This node is always alive.
 func (v *View) Alive(node uint64) bool {
-	if node == v.host.NodeID() {
+	if node == v.self {
 		return true
 	}
 	v.mu.RLock()
@@ -223,10 +231,12 @@ func (v *View) InSync(shard, leader uint64, replicas []uint64) []uint64 {
 		if !ok {
 			seen = v.started
 		}
-		if id != v.host.NodeID() && now.Sub(seen) >= v.cfg.AliveFor {
+		if id != v.self && now.Sub(seen) >= v.cfg.AliveFor {
 			continue
 		}
-		if t, ok := v.caughtUp[replicaKey{shard, id}]; ok && now.Sub(t) < v.cfg.LagTime {
+		// No data yet (a partition younger than the last poll) counts as
+		// in sync, as a new partition's replicas are in Kafka.
+		if t, ok := v.caughtUp[replicaKey{shard, id}]; !ok || now.Sub(t) < v.cfg.LagTime {
 			out = append(out, id)
 		}
 	}
