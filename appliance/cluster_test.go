@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,4 +241,51 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("node %d (rack %s) leads %d of 6 partitions and served %.0f bytes to a consumer in its rack", near.Config.NodeID, near.Config.Rack, led, served)
 	}
 	t.Logf("node %d served %.0f bytes to the consumer in its rack, leading %d of 6 partitions", near.Config.NodeID, served, led)
+}
+
+// TestJoinGrowsControllers: a node alone is the only controller; nodes
+// that join get the metadata at once and are promoted until three vote.
+// The admin token guards the join.
+func TestJoinGrowsControllers(t *testing.T) {
+	token := nodetest.WithConfig(func(c *nodecfg.Config) { c.AdminToken = "s3cret" })
+	first := nodetest.Start(t, token)
+	second := nodetest.Join(t, first, 2)
+	third := nodetest.Join(t, first, 3)
+	nodes := []*nodetest.Node{first, second, third}
+	admin := &sdk.ClusterAdmin{URL: "http://" + first.Addrs().Admin, Token: "s3cret"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	waitFor(t, "three controllers", 30*time.Second, func() bool {
+		ns, err := admin.Nodes(ctx)
+		if err != nil || len(ns) != 3 {
+			return false
+		}
+		for _, n := range ns {
+			if !n.Controller || n.State != "alive" {
+				return false
+			}
+		}
+		return true
+	})
+	// The joined nodes serve clients: a replicated topic spans all three.
+	c := clusterClient(t, nodes)
+	if resp, err := c.Admin().CreateTopic(ctx, 3, 3, nil, "grown"); err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	if err := c.Produce(ctx, &kgo.Record{Topic: "grown", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	// With three controllers, losing the first node keeps the cluster
+	// working: a topic can still be created.
+	first.Stop()
+	c2 := clusterClient(t, []*nodetest.Node{second, third})
+	waitFor(t, "a topic created without node 1", 30*time.Second, func() bool {
+		resp, err := c2.Admin().CreateTopic(ctx, 1, 2, nil, "after")
+		return err == nil && resp.Err == nil
+	})
+	// A wrong token is refused with a message that says so.
+	bad := &sdk.ClusterAdmin{URL: "http://" + second.Addrs().Admin, Token: "wrong"}
+	if _, err := bad.Nodes(ctx); err == nil || !strings.Contains(err.Error(), "admin token") {
+		t.Fatalf("wrong token: %v", err)
+	}
 }

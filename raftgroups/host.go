@@ -206,8 +206,13 @@ func (h *Host) partitionDir(shardID uint64) string {
 	return filepath.Join(h.partitionsDir(), fmt.Sprint(shardID))
 }
 
-func (h *Host) shardConfig(shardID uint64, snapshotEntries uint64) config.Config {
+// shardConfig is the Raft config of one shard replica. A replica that
+// joined a running shard starts non-voting: Dragonboat requires it, and
+// replaying its promotion (or a snapshot listing it as voting) makes it a
+// follower again after a restart.
+func (h *Host) shardConfig(shardID uint64, snapshotEntries uint64, joined bool) config.Config {
 	return config.Config{
+		IsNonVoting:        joined,
 		ReplicaID:          h.cfg.NodeID,
 		ShardID:            shardID,
 		ElectionRTT:        10,
@@ -223,18 +228,26 @@ func (h *Host) shardConfig(shardID uint64, snapshotEntries uint64) config.Config
 func (h *Host) startMeta() error {
 	members := map[uint64]dragonboat.Target{}
 	join := false
+	// The marker outlives the --join flag: a node that joined keeps
+	// starting its meta replica as one that joined.
+	marker := filepath.Join(h.cfg.DataDir, "raft", "JOINED")
+	_, err := os.Stat(marker)
+	joined := err == nil
 	switch {
 	case h.nh.HasNodeInfo(meta.MetaShardID, h.cfg.NodeID):
 		// A restart: Dragonboat has the membership.
 	case h.cfg.Join:
-		join = true
+		join, joined = true, true
+		if err := os.WriteFile(marker, []byte("this node joined a running cluster\n"), 0o644); err != nil {
+			return fmt.Errorf("raftgroups: %w", err)
+		}
 	default:
 		for id, addr := range h.cfg.InitialMembers {
 			members[id] = addr
 		}
 	}
 	create := func(uint64, uint64) sm.IStateMachine { return fsm.NewMeta(h.metas) }
-	if err := h.nh.StartReplica(members, join, create, h.shardConfig(meta.MetaShardID, 200)); err != nil {
+	if err := h.nh.StartReplica(members, join, create, h.shardConfig(meta.MetaShardID, 200, joined)); err != nil {
 		return fmt.Errorf("raftgroups: start meta shard: %w", err)
 	}
 	return nil

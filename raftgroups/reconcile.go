@@ -156,7 +156,7 @@ func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
 	h.mu.Lock()
 	h.replicas[shardID] = r
 	h.mu.Unlock()
-	if err := h.nh.StartOnDiskReplica(members, join, create, h.shardConfig(shardID, h.cfg.PartitionSnapshotEntries)); err != nil {
+	if err := h.nh.StartOnDiskReplica(members, join, create, h.shardConfig(shardID, h.cfg.PartitionSnapshotEntries, !d.founder)); err != nil {
 		h.mu.Lock()
 		delete(h.replicas, shardID)
 		h.mu.Unlock()

@@ -164,6 +164,25 @@ func StartCluster(t testing.TB, n int, opts ...Option) []*Node {
 	return nodes
 }
 
+// Join starts node id and has it join the cluster of via (through via's
+// admin API, as `eddy serve --join` does).
+func Join(t testing.TB, via *Node, id uint64, opts ...Option) *Node {
+	t.Helper()
+	cfg := baseConfig(t)
+	cfg.NodeID = id
+	cfg.Join = "http://" + via.Addrs().Admin
+	cfg.AdminToken = via.Config.AdminToken
+	cfg.Listen.Raft = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n := &Node{Config: cfg, t: t}
+	if err := n.tryStart(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -18,10 +18,11 @@ var Version = "dev"
 
 // globals are the flags every client command shares.
 type globals struct {
-	brokers   []string
-	transport string
-	ca        string
-	admin     string
+	brokers    []string
+	transport  string
+	ca         string
+	admin      string
+	adminToken string
 }
 
 // dialTimeout bounds how long a command waits for a broker to answer.
@@ -70,7 +71,8 @@ Read them back:                     eddy consume orders --from-beginning`,
 	pf.StringVar(&g.transport, "transport", string(sdk.QUIC), "how to reach brokers: quic (TLS 1.3, eddy's native transport) or tcp (the classic Kafka listener)")
 	pf.StringVar(&g.ca, "ca", "", "CA certificate to verify brokers with (default "+defaultCA+" when present)")
 	pf.StringVar(&g.admin, "admin", "http://127.0.0.1:9644", "admin API URL, for commands that use it")
-	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), &cobra.Command{
+	pf.StringVar(&g.adminToken, "admin-token", "", "admin API token, when the cluster has one (default $EDDY_ADMIN_TOKEN)")
+	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), newClusterCmd(g), &cobra.Command{
 		Use:   "version",
 		Short: "Print eddy's version",
 		Args:  cobra.NoArgs,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -11,10 +12,11 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var (
-		configFile string
-		flags      nodecfg.Config
-		logLevel   string
-		logFormat  string
+		configFile     string
+		flags          nodecfg.Config
+		logLevel       string
+		logFormat      string
+		initialCluster string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -58,6 +60,23 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 			set("raft-addr", &cfg.Listen.Raft, flags.Listen.Raft)
 			set("log-level", &cfg.Log.Level, logLevel)
 			set("log-format", &cfg.Log.Format, logFormat)
+			set("advertise-quic", &cfg.Advertise.QUIC, flags.Advertise.QUIC)
+			set("advertise-kafka", &cfg.Advertise.Kafka, flags.Advertise.Kafka)
+			set("advertise-admin", &cfg.Advertise.Admin, flags.Advertise.Admin)
+			set("advertise-raft", &cfg.Advertise.Raft, flags.Advertise.Raft)
+			set("join", &cfg.Join, flags.Join)
+			set("rack", &cfg.Rack, flags.Rack)
+			set("admin-token", &cfg.AdminToken, flags.AdminToken)
+			if cfg.AdminToken == "" {
+				cfg.AdminToken = os.Getenv("EDDY_ADMIN_TOKEN")
+			}
+			if f.Changed("initial-cluster") {
+				m, err := nodecfg.ParseInitialCluster(initialCluster)
+				if err != nil {
+					return fmt.Errorf("--initial-cluster: %w", err)
+				}
+				cfg.InitialCluster = m
+			}
 			if f.Changed("node-id") {
 				cfg.NodeID = flags.NodeID
 			}
@@ -89,6 +108,14 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 	f.StringVar(&flags.Listen.Kafka, "kafka-addr", nodecfg.DefaultKafkaAddr, "Kafka TCP listen address")
 	f.StringVar(&flags.Listen.Admin, "admin-addr", nodecfg.DefaultAdminAddr, "admin HTTP listen address")
 	f.StringVar(&flags.Listen.Raft, "raft-addr", nodecfg.DefaultRaftAddr, "Raft listen address")
+	f.StringVar(&initialCluster, "initial-cluster", "", "founding controllers, ID=HOST:RAFTPORT,... (the same on every founding node)")
+	f.StringVar(&flags.Join, "join", "", "admin URL of a running node (http://host:9644), for a node joining an existing cluster")
+	f.StringVar(&flags.Rack, "rack", "", "this node's rack, room or site; consumers in the same rack read from it (KIP-392)")
+	f.StringVar(&flags.AdminToken, "admin-token", "", "admin API token, the same on every node (default $EDDY_ADMIN_TOKEN)")
+	f.StringVar(&flags.Advertise.QUIC, "advertise-quic", "", "QUIC address clients are told to use (default: the listen address)")
+	f.StringVar(&flags.Advertise.Kafka, "advertise-kafka", "", "Kafka TCP address clients are told to use (default: the listen address)")
+	f.StringVar(&flags.Advertise.Admin, "advertise-admin", "", "admin address other nodes are told to use (default: the listen address)")
+	f.StringVar(&flags.Advertise.Raft, "advertise-raft", "", "Raft address other nodes are told to use (default: from --initial-cluster, else the listen address)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal, else json)")
 	return cmd

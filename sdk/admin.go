@@ -1,0 +1,103 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ClusterAdmin talks to a node's admin HTTP API (default
+// http://127.0.0.1:9644) for what the Kafka protocol does not cover:
+// cluster membership and replica placement.
+type ClusterAdmin struct {
+	// URL is the admin API's base URL.
+	URL string
+	// Token is the cluster's admin token, sent as a bearer token; empty
+	// when the node has none.
+	Token string
+	// HTTP is the client used; nil means one with a 30 s timeout.
+	HTTP *http.Client
+}
+
+// Node is one cluster node as the admin API reports it.
+type Node struct {
+	ID         uint64 `json:"id"`
+	RaftAddr   string `json:"raft_addr"`
+	QUICAddr   string `json:"quic_addr"`
+	KafkaAddr  string `json:"kafka_addr"`
+	AdminAddr  string `json:"admin_addr"`
+	Rack       string `json:"rack,omitempty"`
+	State      string `json:"state"`
+	Controller bool   `json:"controller"`
+	MetaLeader bool   `json:"meta_leader"`
+	Replicas   int    `json:"replicas"`
+	Leaders    int    `json:"leaders"`
+}
+
+// Nodes lists the cluster's nodes with their state and load.
+func (a *ClusterAdmin) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	return out, a.do(ctx, http.MethodGet, "/v1/cluster/nodes", nil, &out)
+}
+
+// AddNode adds node id, reachable for Raft at raftAddr, to the cluster;
+// start it afterwards with --join.
+func (a *ClusterAdmin) AddNode(ctx context.Context, id uint64, raftAddr string) error {
+	return a.do(ctx, http.MethodPost, "/v1/cluster/nodes", map[string]any{"id": id, "raft_addr": raftAddr}, nil)
+}
+
+// do sends one request and decodes a JSON answer into out (when not nil).
+// An error response's message is returned as the error.
+func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, body)
+	if err != nil {
+		return fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	hc := a.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", a.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("admin %s %s: %s: %s", method, path, resp.Status, e.Error)
+		}
+		return fmt.Errorf("admin %s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("admin %s %s: decode: %w", method, path, err)
+		}
+	}
+	return nil
+}
