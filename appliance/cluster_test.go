@@ -1,10 +1,12 @@
 package appliance_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,14 +156,24 @@ func verifyAcked(t *testing.T, c *sdk.Client, topic string, log *ackLog, total i
 	return dups
 }
 
+// endOffsets sums the topic's end offsets, retrying through leader
+// elections as clients do.
 func endOffsets(t *testing.T, c *sdk.Client, topic string) (total int64) {
 	t.Helper()
-	ends, err := c.Admin().ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
+	var err error
+	for range 50 {
+		var ends kadm.ListedOffsets
+		if ends, err = c.Admin().ListEndOffsets(context.Background(), topic); err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			return total
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	return total
+	t.Fatal(err)
+	return 0
 }
 
 // TestClusterFailover: with a 3-node cluster and a 6-partition topic with
@@ -288,4 +300,154 @@ func TestJoinGrowsControllers(t *testing.T) {
 	if _, err := bad.Nodes(ctx); err == nil || !strings.Contains(err.Error(), "admin token") {
 		t.Fatalf("wrong token: %v", err)
 	}
+}
+
+// TestAddNodeAndRebalance: a fourth node joins a running 3-node cluster
+// and a rebalance moves replicas onto it through Raft membership changes
+// while a producer and a consumer keep running. Nothing is lost, the
+// consumer sees every acknowledged record, and every replica of every
+// partition holds byte-identical data afterwards.
+func TestAddNodeAndRebalance(t *testing.T) {
+	nodes := nodetest.StartCluster(t, 3)
+	c := clusterClient(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if resp, err := c.Admin().CreateTopic(ctx, 6, 3, nil, "moving"); err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	log := newAckLog()
+	stop := make(chan struct{})
+	produced := make(chan struct{})
+	go func() { defer close(produced); produceUntil(ctx, c.Kgo(), "moving", log, stop) }()
+
+	// A consumer follows the topic live through the whole move.
+	seen := map[string]bool{}
+	var seenMu sync.Mutex
+	consumerDone := make(chan error, 1)
+	cctx, stopConsumer := context.WithCancel(ctx)
+	go func() {
+		consumerDone <- c.Consume(cctx, "moving", func(r *kgo.Record) error {
+			seenMu.Lock()
+			seen[string(r.Value)] = true
+			seenMu.Unlock()
+			return nil
+		}, sdk.FromBeginning())
+	}()
+	waitFor(t, "1000 acknowledged records", 30*time.Second, func() bool { return log.count.Load() >= 1000 })
+
+	fourth := nodetest.Join(t, nodes[0], 4)
+	all := append(nodes, fourth)
+	admin := &sdk.ClusterAdmin{URL: "http://" + nodes[0].Addrs().Admin}
+	waitFor(t, "node 4 to be alive in the cluster view", 20*time.Second, func() bool {
+		ns, err := admin.Nodes(ctx)
+		return err == nil && len(ns) == 4 && ns[3].State == "alive"
+	})
+	moves, err := admin.Rebalance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moves) < 3 {
+		t.Fatalf("rebalance onto an empty fourth node planned only %d moves", len(moves))
+	}
+	t.Logf("rebalance started %d moves", len(moves))
+	if err := admin.WaitReassignments(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	onFourth := 0
+	for _, p := range nodes[0].Host().Meta().Topics["moving"].Partitions {
+		if slices.Contains(p.Replica, 4) {
+			onFourth++
+		}
+	}
+	if onFourth < 4 {
+		t.Fatalf("node 4 holds %d of 18 replicas after the rebalance", onFourth)
+	}
+	// Keep producing a little after the moves, then stop.
+	target := log.count.Load() + 1000
+	waitFor(t, "1000 more acknowledged records after the moves", 30*time.Second, func() bool { return log.count.Load() >= target })
+	close(stop)
+	<-produced
+	fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer fcancel()
+	if err := c.Kgo().Flush(fctx); err != nil {
+		for _, n := range all {
+			cl, _ := kgo.NewClient(kgo.SeedBrokers(n.Addrs().Kafka))
+			md, err := kadm.NewClient(cl).Metadata(ctx, "moving")
+			if err == nil {
+				for _, p := range md.Topics["moving"].Partitions.Sorted() {
+					t.Logf("metadata from node %d: partition %d leader %d epoch %d replicas %v isr %v err %v", n.Config.NodeID, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.Err)
+				}
+			}
+			cl.Close()
+		}
+		t.Fatal(err)
+	}
+	t.Logf("%d acknowledged, %d failed (%v)", log.count.Load(), log.errs.Load(), log.firstErr)
+
+	// The live consumer saw every acknowledged record.
+	waitFor(t, "the consumer to see every acknowledged record", 30*time.Second, func() bool {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		for _, offs := range log.acked {
+			for _, v := range offs {
+				if !seen[v] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	stopConsumer()
+	<-consumerDone
+
+	total := int(endOffsets(t, c, "moving"))
+	verifyAcked(t, c, "moving", log, total)
+	// Every replica of every partition is byte-identical.
+	waitFor(t, "replicas to converge", 30*time.Second, func() bool { return replicasIdentical(t, all, "moving", false) })
+	replicasIdentical(t, all, "moving", true)
+}
+
+// replicasIdentical compares each partition's log bytes across the nodes
+// that host it; with report it fails the test on a difference.
+func replicasIdentical(t *testing.T, nodes []*nodetest.Node, topic string, report bool) bool {
+	t.Helper()
+	st := nodes[0].Host().Meta()
+	for _, p := range st.Topics[topic].Partitions {
+		var ref []byte
+		var refNode uint64
+		for _, id := range p.Replica {
+			var n *nodetest.Node
+			for _, cand := range nodes {
+				if cand.Config.NodeID == id {
+					n = cand
+				}
+			}
+			part, err := n.Host().Partition(p.ShardID)
+			if err != nil {
+				if report {
+					t.Fatalf("node %d has no replica of partition %d: %v", id, p.Index, err)
+				}
+				return false
+			}
+			l, err := part.Log()
+			if err != nil {
+				return false
+			}
+			b, err := l.Read(l.StartOffset(), 1<<30, nil)
+			if err != nil {
+				return false
+			}
+			if ref == nil {
+				ref, refNode = b, id
+				continue
+			}
+			if !bytes.Equal(ref, b) {
+				if report {
+					t.Fatalf("partition %d: node %d holds %d bytes, node %d %d bytes, and they differ", p.Index, refNode, len(ref), id, len(b))
+				}
+				return false
+			}
+		}
+	}
+	return true
 }

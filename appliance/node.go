@@ -81,7 +81,14 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 
 	hosts := transport.HostsFromAddrs(cfg.Listen.QUIC, cfg.Listen.Kafka, cfg.Listen.Admin,
 		cfg.Advertise.QUIC, cfg.Advertise.Kafka, cfg.Advertise.Admin)
-	n.tls, err = transport.EnsureNodeTLS(filepath.Join(cfg.DataDir, "tls"), hosts)
+	if cfg.ClusterSecret != "" {
+		n.tls, err = transport.EnsureClusterTLS(filepath.Join(cfg.DataDir, "tls"), []byte(cfg.ClusterSecret), hosts)
+	} else {
+		n.tls, err = transport.EnsureNodeTLS(filepath.Join(cfg.DataDir, "tls"), hosts)
+		if len(cfg.InitialCluster) > 1 || cfg.Join != "" {
+			log.Warn().Msg("this cluster has no cluster_secret: every node has its own CA, so clients need the bundle of all of them (tls/cluster-ca.crt) and a new one when a node joins")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
@@ -160,6 +167,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		return nil, err
 	}
 	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, Logger: log})
+	n.host.SetCatchUp(n.view.CaughtUp)
 	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log}).Register(n.adminMux)
 	n.broker = broker.New(n.host, broker.Config{
 		View:                     n.view,

@@ -114,6 +114,8 @@ type Host struct {
 	mu       sync.RWMutex
 	replicas map[uint64]*replica // running partition replicas by shard id
 
+	catchUp atomic.Pointer[CatchUpFunc]
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -186,9 +188,10 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h.reconcile(ctx)
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.reconcileLoop()
 	go h.retentionLoop()
+	go h.moveLoop()
 	return h, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -54,7 +53,7 @@ func (h *Host) reconcile(ctx context.Context) {
 	desired := map[uint64]desiredReplica{}
 	for _, t := range st.Topics {
 		for _, p := range t.Partitions {
-			if !slices.Contains(p.Replica, h.cfg.NodeID) {
+			if !p.Hosts(h.cfg.NodeID) {
 				continue
 			}
 			founders := map[uint64]string{}
@@ -64,7 +63,7 @@ func (h *Host) reconcile(ctx context.Context) {
 				}
 			}
 			desired[p.ShardID] = desiredReplica{topic: t, part: p, founders: founders,
-				founder: slices.Contains(p.Founders, h.cfg.NodeID)}
+				founder: p.Bootstraps(h.cfg.NodeID)}
 		}
 	}
 	h.mu.RLock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -100,4 +101,54 @@ func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any)
 		}
 	}
 	return nil
+}
+
+// Move is a partition moving to a new replica set.
+type Move struct {
+	Topic     string   `json:"topic"`
+	Partition int32    `json:"partition"`
+	Replicas  []uint64 `json:"replicas"`
+	Target    []uint64 `json:"target"`
+	Learners  []uint64 `json:"learners,omitempty"`
+}
+
+// Rebalance spreads partition replicas and preferred leaders evenly over
+// the live nodes. It returns the moves it started; they proceed in the
+// background (see Reassignments).
+func (a *ClusterAdmin) Rebalance(ctx context.Context) ([]Move, error) {
+	var out []Move
+	return out, a.do(ctx, http.MethodPost, "/v1/cluster/rebalance", map[string]any{}, &out)
+}
+
+// Reassign moves partitions of topic to new replica sets (partition index
+// to node ids, the first being the preferred leader).
+func (a *ClusterAdmin) Reassign(ctx context.Context, topic string, partitions map[int32][]uint64) error {
+	return a.do(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/reassign", map[string]any{"partitions": partitions}, nil)
+}
+
+// Reassignments lists the partitions whose replicas are moving.
+func (a *ClusterAdmin) Reassignments(ctx context.Context) ([]Move, error) {
+	var out []Move
+	return out, a.do(ctx, http.MethodGet, "/v1/cluster/reassignments", nil, &out)
+}
+
+// WaitReassignments polls until no partition is moving or ctx ends.
+func (a *ClusterAdmin) WaitReassignments(ctx context.Context, progress func([]Move)) error {
+	for {
+		moves, err := a.Reassignments(ctx)
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(moves)
+		}
+		if len(moves) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -1,13 +1,17 @@
 package transport
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -70,6 +74,81 @@ func EnsureNodeTLS(dir string, hosts []string) (*NodeTLS, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return &NodeTLS{CAPool: pool, CAFile: filepath.Join(dir, CACertFile), Certificate: cert}, nil
+}
+
+// MinClusterSecret is the shortest cluster secret accepted, in bytes.
+const MinClusterSecret = 16
+
+// EnsureClusterTLS is EnsureNodeTLS for a node of a cluster that shares a
+// secret: every node derives the same CA from it, so clients trust one
+// certificate for the whole cluster, including nodes that join later,
+// and no CA key ever travels between nodes.
+//
+// The CA key is Ed25519, seeded by HKDF-SHA256 over the secret, and its
+// certificate has fixed fields (serial from the key, a fixed validity
+// window): Ed25519 signatures are deterministic, so every node produces
+// the same bytes. ca.crt holds it; the key is derived at each start and
+// never written. The node's leaf is issued from it as EnsureNodeTLS does.
+func EnsureClusterTLS(dir string, secret []byte, hosts []string) (*NodeTLS, error) {
+	if len(secret) < MinClusterSecret {
+		return nil, fmt.Errorf("transport: cluster secret of %d bytes is too short; use at least %d", len(secret), MinClusterSecret)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("transport: cluster tls: %w", err)
+	}
+	caCert, caKey, err := clusterCA(secret)
+	if err != nil {
+		return nil, fmt.Errorf("transport: cluster tls: %w", err)
+	}
+	certPath := filepath.Join(dir, CACertFile)
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw})
+	if cur, err := os.ReadFile(certPath); err != nil || !slices.Equal(cur, pemBytes) {
+		if err := writeFileAtomic(certPath, pemBytes, 0o644); err != nil {
+			return nil, fmt.Errorf("transport: cluster tls: %w", err)
+		}
+	}
+	// A CA key from before the node had a cluster secret is no longer used.
+	if err := os.Remove(filepath.Join(dir, CAKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("transport: cluster tls: %w", err)
+	}
+	cert, err := ensureLeaf(dir, caCert, caKey, normalizeHosts(hosts), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("transport: cluster tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return &NodeTLS{CAPool: pool, CAFile: certPath, Certificate: cert}, nil
+}
+
+// clusterCA derives the cluster CA from the secret.
+func clusterCA(secret []byte) (*x509.Certificate, ed25519.PrivateKey, error) {
+	seed, err := hkdf.Key(sha256.New, secret, []byte("eddy cluster CA"), "eddy cluster CA key v1", ed25519.SeedSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("derive CA key: %w", err)
+	}
+	key := ed25519.NewKeyFromSeed(seed)
+	pub := key.Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(sum[:16]),
+		Subject:               pkix.Name{Organization: []string{"eddy"}, CommonName: "eddy cluster CA " + hex.EncodeToString(sum[:4])},
+		NotBefore:             time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:              time.Date(2125, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          sum[:20],
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
 }
 
 // ServerConfig returns a new TLS config presenting the node certificate,
@@ -266,7 +345,7 @@ func ensureCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 
 // ensureLeaf returns the node certificate, issuing a new one (with a new
 // key) when the existing one is missing, unreadable or not fit for hosts.
-func ensureLeaf(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, hosts []string, now time.Time) (tls.Certificate, error) {
+func ensureLeaf(dir string, ca *x509.Certificate, caKey crypto.Signer, hosts []string, now time.Time) (tls.Certificate, error) {
 	certPath, keyPath := filepath.Join(dir, NodeCertFile), filepath.Join(dir, NodeKeyFile)
 	if cert, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && leafFits(cert.Leaf, ca, hosts, now) {
 		return cert, nil

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -237,4 +238,46 @@ func TestHostsFromAddrs(t *testing.T) {
 func TestNormalizeHosts(t *testing.T) {
 	got := normalizeHosts([]string{"::ffff:10.0.0.1", "LOCALHOST", " a.example. ", "", "::", "[::1]"})
 	require.Equal(t, []string{"localhost", "127.0.0.1", "::1", "10.0.0.1", "a.example"}, got)
+}
+
+// TestClusterTLSSameCAEverywhere: nodes sharing a secret derive the same
+// CA certificate, byte for byte, and a client trusting one node's ca.crt
+// verifies another node's leaf.
+func TestClusterTLSSameCAEverywhere(t *testing.T) {
+	secret := []byte("a shared secret of some length")
+	a, err := EnsureClusterTLS(t.TempDir(), secret, []string{"10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := EnsureClusterTLS(t.TempDir(), secret, []string{"10.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caA, _ := os.ReadFile(a.CAFile)
+	caB, _ := os.ReadFile(b.CAFile)
+	if !bytes.Equal(caA, caB) {
+		t.Fatal("two nodes with one secret derived different CA certificates")
+	}
+	pool, err := LoadCAPool(a.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafB, err := x509.ParseCertificate(b.Certificate.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leafB.Verify(x509.VerifyOptions{Roots: pool, DNSName: "10.0.0.2"}); err != nil {
+		t.Fatalf("node a's CA does not verify node b: %v", err)
+	}
+	other, err := EnsureClusterTLS(t.TempDir(), []byte("another secret of some length"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caOther, _ := os.ReadFile(other.CAFile)
+	if bytes.Equal(caA, caOther) {
+		t.Fatal("different secrets gave the same CA")
+	}
+	if _, err := EnsureClusterTLS(t.TempDir(), []byte("short"), nil); err == nil {
+		t.Fatal("a 5-byte secret was accepted")
+	}
 }

@@ -27,6 +27,98 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+peers.ReplicasPath, a.auth(peers.Handler(a.Host)))
 	mux.Handle("GET /v1/cluster/nodes", a.auth(http.HandlerFunc(a.listNodes)))
 	mux.Handle("POST /v1/cluster/nodes", a.auth(http.HandlerFunc(a.addNode)))
+	mux.Handle("POST /v1/cluster/rebalance", a.auth(http.HandlerFunc(a.rebalance)))
+	mux.Handle("GET /v1/cluster/reassignments", a.auth(http.HandlerFunc(a.reassignments)))
+	mux.Handle("POST /v1/topics/{topic}/reassign", a.auth(http.HandlerFunc(a.reassign)))
+}
+
+// Move is a partition's replica change, planned or in progress.
+type Move struct {
+	Topic     string   `json:"topic"`
+	Partition int32    `json:"partition"`
+	Replicas  []uint64 `json:"replicas"`
+	Target    []uint64 `json:"target"`
+	Learners  []uint64 `json:"learners,omitempty"`
+}
+
+func (a *API) rebalance(w http.ResponseWriter, r *http.Request) {
+	st, err := a.Host.SyncMeta(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	var alive []uint64
+	for _, id := range st.NodeIDs() {
+		if a.View.Alive(id) {
+			alive = append(alive, id)
+		}
+	}
+	plan := meta.PlanRebalance(st, alive)
+	moves := []Move{}
+	for _, ra := range plan {
+		ra := ra
+		if err := a.Host.ProposeMeta(r.Context(), meta.Command{Reassign: &ra}); err != nil {
+			writeError(w, http.StatusConflict, fmt.Errorf("reassign %s/%d: %w", ra.Topic, ra.Partition, err))
+			return
+		}
+		p := st.Topics[ra.Topic].Partitions[ra.Partition]
+		moves = append(moves, Move{Topic: ra.Topic, Partition: ra.Partition, Replicas: p.Replica, Target: ra.Replicas})
+	}
+	if err := a.Host.ProposeMeta(r.Context(), meta.Command{BalanceLeaders: &meta.BalanceLeaders{}}); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	a.Logger.Info().Int("moves", len(moves)).Uints64("nodes", alive).Msg("rebalance planned")
+	writeJSON(w, moves)
+}
+
+func (a *API) reassignments(w http.ResponseWriter, r *http.Request) {
+	st, err := a.Host.SyncMeta(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	moves := []Move{}
+	for _, name := range st.TopicNames() {
+		for _, p := range st.Topics[name].Partitions {
+			if p.Target != nil || len(p.Learners) > 0 {
+				moves = append(moves, Move{Topic: name, Partition: p.Index, Replicas: p.Replica, Target: p.Target, Learners: p.Learners})
+			}
+		}
+	}
+	writeJSON(w, moves)
+}
+
+// ReassignRequest moves partitions of one topic to new replica sets.
+type ReassignRequest struct {
+	// Partitions maps a partition index to its new replicas, the first
+	// being the preferred leader.
+	Partitions map[int32][]uint64 `json:"partitions"`
+}
+
+func (a *API) reassign(w http.ResponseWriter, r *http.Request) {
+	var req ReassignRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	topic := r.PathValue("topic")
+	if len(req.Partitions) == 0 {
+		writeError(w, http.StatusBadRequest, errors.New(`give "partitions": {"<index>": [node ids]}`))
+		return
+	}
+	for idx, replicas := range req.Partitions {
+		cmd := meta.Command{Reassign: &meta.Reassign{Topic: topic, Partition: idx, Replicas: replicas}}
+		if err := a.Host.ProposeMeta(r.Context(), cmd); err != nil {
+			code := http.StatusConflict
+			if meta.CodeOf(err) == meta.ErrUnknownTopic {
+				code = http.StatusNotFound
+			}
+			writeError(w, code, fmt.Errorf("partition %d: %w", idx, err))
+			return
+		}
+	}
+	writeJSON(w, map[string]any{"topic": topic, "reassigning": len(req.Partitions)})
 }
 
 // auth checks the bearer token when the node has one.

@@ -144,6 +144,10 @@ func (b *Broker) topicMetadata(t *meta.Topic) kmsg.MetadataResponseTopic {
 			}
 		}
 		leader, term, ok := b.host.Leader(p.ShardID)
+		if !ok && !p.Hosts(b.host.NodeID()) {
+			// No replica here: ask what the replicas last reported.
+			leader, term, ok = b.cfg.View.Leader(p.ShardID)
+		}
 		// Raft on a follower keeps naming a dead leader until its election
 		// timeout; a client sent there would find no broker.
 		if ok && !b.cfg.View.Alive(leader) {

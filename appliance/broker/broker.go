@@ -40,6 +40,9 @@ type ClusterView interface {
 	Alive(node uint64) bool
 	// InSync returns the in-sync subset of a shard's replicas, in order.
 	InSync(shard, leader uint64, replicas []uint64) []uint64
+	// Leader returns a shard's leader and term as other nodes last
+	// reported them, for shards with no replica here.
+	Leader(shard uint64) (leader, term uint64, ok bool)
 }
 
 // soloView is the view of a node without peers.
@@ -47,6 +50,7 @@ type soloView struct{}
 
 func (soloView) Alive(uint64) bool                              { return true }
 func (soloView) InSync(_, _ uint64, replicas []uint64) []uint64 { return replicas }
+func (soloView) Leader(uint64) (uint64, uint64, bool)           { return 0, 0, false }
 
 // Listener names the broker recognises in transport.ConnInfo.Listener, so
 // Metadata answers a QUIC client with QUIC addresses and a TCP client with

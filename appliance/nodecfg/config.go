@@ -54,6 +54,11 @@ type Config struct {
 	// a cluster needs the same token. It lets the admin API listen beyond
 	// loopback without insecure.
 	AdminToken string `yaml:"admin_token"`
+	// ClusterSecret, shared by every node of a cluster (16 characters or
+	// more), derives the cluster's CA: every node's certificate then chains
+	// to one CA, so clients trust a single ca.crt for the whole cluster,
+	// including nodes that join later. Unset: each node has its own CA.
+	ClusterSecret string `yaml:"cluster_secret"`
 	// KafkaTLS serves the Kafka TCP listener over TLS with the node's
 	// certificate. QUIC always uses TLS.
 	KafkaTLS bool `yaml:"kafka_tls"`
@@ -253,6 +258,9 @@ func (c *Config) Validate() error {
 		case founder && c.Advertise.Raft != "" && c.Advertise.Raft != c.InitialCluster[c.NodeID]:
 			return fmt.Errorf("advertise.raft: %s differs from initial_cluster[%d] %s; peers use the latter", c.Advertise.Raft, c.NodeID, c.InitialCluster[c.NodeID])
 		}
+	}
+	if c.ClusterSecret != "" && len(c.ClusterSecret) < 16 {
+		return fmt.Errorf("cluster_secret: %d characters is too short; use at least 16 (e.g. openssl rand -hex 16)", len(c.ClusterSecret))
 	}
 	if c.Join != "" && !strings.HasPrefix(c.Join, "http://") && !strings.HasPrefix(c.Join, "https://") {
 		return fmt.Errorf("join: %q is not an admin URL (http://host:9644)", c.Join)

@@ -144,11 +144,13 @@ func StartCluster(t testing.TB, n int, opts ...Option) []*Node {
 	}
 	nodes := make([]*Node, n)
 	errs := make(chan error, n)
+	secret := "test-cluster-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for i := range nodes {
 		id := uint64(i + 1)
 		cfg := baseConfig(t)
 		cfg.NodeID = id
 		cfg.InitialCluster = initial
+		cfg.ClusterSecret = secret
 		cfg.Listen.Raft = initial[id]
 		for _, o := range opts {
 			o(&cfg)
@@ -172,6 +174,7 @@ func Join(t testing.TB, via *Node, id uint64, opts ...Option) *Node {
 	cfg.NodeID = id
 	cfg.Join = "http://" + via.Addrs().Admin
 	cfg.AdminToken = via.Config.AdminToken
+	cfg.ClusterSecret = via.Config.ClusterSecret
 	cfg.Listen.Raft = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	for _, o := range opts {
 		o(&cfg)

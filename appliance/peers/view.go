@@ -42,6 +42,8 @@ type Config struct {
 
 type replicaKey struct{ shard, node uint64 }
 
+type leaderInfo struct{ id, term uint64 }
+
 // View is one node's picture of the cluster. Its methods are safe for
 // concurrent use.
 type View struct {
@@ -50,11 +52,15 @@ type View struct {
 	self   uint64
 	client *http.Client
 
-	mu        sync.RWMutex
-	lastSeen  map[uint64]time.Time
-	replicas  map[replicaKey]raftgroups.ReplicaInfo
-	caughtUp  map[replicaKey]time.Time
+	mu       sync.RWMutex
+	lastSeen map[uint64]time.Time
+	replicas map[replicaKey]raftgroups.ReplicaInfo
+	caughtUp map[replicaKey]time.Time
+	// verified is when a replica was last seen at the leader's end, with
+	// no benefit of the doubt: reassignment promotes learners by it.
+	verified  map[replicaKey]time.Time
 	leaderEnd map[uint64]int64 // the leader's log end at the previous poll, by shard
+	leaders   map[uint64]leaderInfo
 	now       func() time.Time
 	started   time.Time
 }
@@ -78,7 +84,9 @@ func New(host *raftgroups.Host, cfg Config) *View {
 		lastSeen:  map[uint64]time.Time{},
 		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},
 		caughtUp:  map[replicaKey]time.Time{},
+		verified:  map[replicaKey]time.Time{},
 		leaderEnd: map[uint64]int64{},
+		leaders:   map[uint64]leaderInfo{},
 		now:       time.Now,
 		started:   time.Now(),
 	}
@@ -157,6 +165,7 @@ func (v *View) absorb(reports <-chan Report) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	leaderEnd := map[uint64]int64{}
+	leaders := map[uint64]leaderInfo{}
 	var all []raftgroups.ReplicaInfo
 	var from []uint64
 	for r := range reports {
@@ -173,6 +182,10 @@ func (v *View) absorb(reports <-chan Report) {
 			from = append(from, r.NodeID)
 			if ri.Leader {
 				leaderEnd[ri.ShardID] = ri.EndOffset
+			}
+			// Every replica's view of the leader counts; the newest term wins.
+			if ri.LeaderID != 0 && ri.Term >= leaders[ri.ShardID].term {
+				leaders[ri.ShardID] = leaderInfo{ri.LeaderID, ri.Term}
 			}
 		}
 	}
@@ -193,9 +206,20 @@ func (v *View) absorb(reports <-chan Report) {
 		prev, hadPrev := v.leaderEnd[ri.ShardID]
 		if ri.EndOffset >= end || (hadPrev && ri.EndOffset >= prev) {
 			v.caughtUp[k] = now
+			v.verified[k] = now
 		}
 	}
 	v.leaderEnd = leaderEnd
+	v.leaders = leaders
+}
+
+// Leader returns the leader of shard and its term as the replicas
+// reported them at the last poll: for shards with no replica on this node.
+func (v *View) Leader(shard uint64) (leader, term uint64, ok bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	li, ok := v.leaders[shard]
+	return li.id, li.term, ok
 }
 
 // Alive reports whether node answered recently. This node is always alive.
@@ -241,6 +265,17 @@ func (v *View) InSync(shard, leader uint64, replicas []uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// CaughtUp reports whether node's replica of shard was seen at (or past
+// where the leader was one poll before) the leader's log end in one of the
+// last two polls. Unlike InSync it gives new replicas no benefit of the
+// doubt.
+func (v *View) CaughtUp(shard, node uint64) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	t, ok := v.verified[replicaKey{shard, node}]
+	return ok && v.now().Sub(t) <= 2*v.cfg.Interval+v.cfg.Interval/2
 }
 
 // Counts returns how many partition replicas each node hosts and leads,

@@ -17,7 +17,41 @@ type Command struct {
 	AlterConfigs     *AlterConfigs     `json:"alter_configs,omitempty"`
 	RegisterNode     *Node             `json:"register_node,omitempty"`
 	InitCluster      *InitCluster      `json:"init_cluster,omitempty"`
+	Reassign         *Reassign         `json:"reassign,omitempty"`
+	ReplicaChange    *ReplicaChange    `json:"replica_change,omitempty"`
+	BalanceLeaders   *BalanceLeaders   `json:"balance_leaders,omitempty"`
 }
+
+// Reassign starts moving a partition to a new replica set (Target). The
+// partition's leader carries the move out step by step with Raft
+// membership changes, recording each with a ReplicaChange.
+type Reassign struct {
+	Topic     string   `json:"topic"`
+	Partition int32    `json:"partition"`
+	Replicas  []uint64 `json:"replicas"`
+}
+
+// ReplicaChange records one step of a reassignment, after the matching
+// Raft membership change succeeded.
+type ReplicaChange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Node      uint64 `json:"node"`
+	// Op is "learner" (added non-voting), "promote" (learner now voting)
+	// or "remove" (replica removed).
+	Op string `json:"op"`
+}
+
+// Replica change operations.
+const (
+	ChangeLearner = "learner"
+	ChangePromote = "promote"
+	ChangeRemove  = "remove"
+)
+
+// BalanceLeaders asks every partition leader to hand leadership to its
+// preferred replica (the first), when that one is in sync.
+type BalanceLeaders struct{}
 
 // InitCluster names the cluster. Only the first one applied takes effect,
 // so nodes racing to form the cluster agree on one id.
@@ -165,6 +199,13 @@ func (s *State) Apply(index uint64, cmd Command) Result {
 		return s.alterConfigs(cmd.AlterConfigs)
 	case cmd.RegisterNode != nil:
 		return s.registerNode(cmd.RegisterNode)
+	case cmd.Reassign != nil:
+		return s.reassign(cmd.Reassign)
+	case cmd.ReplicaChange != nil:
+		return s.replicaChange(cmd.ReplicaChange)
+	case cmd.BalanceLeaders != nil:
+		s.LeaderBalanceSeq++
+		return Result{Code: OK}
 	case cmd.InitCluster != nil:
 		if s.ClusterID == "" {
 			s.ClusterID = cmd.InitCluster.ClusterID
@@ -303,4 +344,79 @@ func (s *State) registerNode(n *Node) Result {
 	nn := *n
 	s.Nodes[n.ID] = &nn
 	return Result{Code: OK}
+}
+
+func (s *State) partition(topic string, index int32) (*Partition, Result) {
+	t, ok := s.Topics[topic]
+	if !ok {
+		return nil, Result{Code: ErrUnknownTopic, Message: fmt.Sprintf("topic %q does not exist", topic)}
+	}
+	if index < 0 || int(index) >= len(t.Partitions) {
+		return nil, Result{Code: ErrUnknownTopic, Message: fmt.Sprintf("topic %q has no partition %d", topic, index)}
+	}
+	return t.Partitions[index], Result{Code: OK}
+}
+
+func (s *State) reassign(c *Reassign) Result {
+	p, res := s.partition(c.Topic, c.Partition)
+	if p == nil {
+		return res
+	}
+	if msg := s.checkReplicas([][]uint64{c.Replicas}); msg != "" {
+		return Result{Code: ErrInvalidReplicas, Message: msg}
+	}
+	if sameSet(c.Replicas, p.Replica) && len(p.Learners) == 0 {
+		// Only the order (the preferred leader) changes: no move needed.
+		p.Replica = slices.Clone(c.Replicas)
+		p.Target = nil
+		return Result{Code: OK}
+	}
+	p.Target = slices.Clone(c.Replicas)
+	return Result{Code: OK}
+}
+
+func (s *State) replicaChange(c *ReplicaChange) Result {
+	p, res := s.partition(c.Topic, c.Partition)
+	if p == nil {
+		return res
+	}
+	switch c.Op {
+	case ChangeLearner:
+		if !p.Hosts(c.Node) {
+			p.Learners = append(p.Learners, c.Node)
+		}
+	case ChangePromote:
+		p.Learners = slices.DeleteFunc(p.Learners, func(id uint64) bool { return id == c.Node })
+		if !slices.Contains(p.Replica, c.Node) {
+			p.Replica = append(p.Replica, c.Node)
+		}
+	case ChangeRemove:
+		if len(p.Replica) == 1 && p.Replica[0] == c.Node {
+			return Result{Code: ErrInvalidReplicas, Message: "cannot remove a partition's last replica"}
+		}
+		p.Replica = slices.DeleteFunc(p.Replica, func(id uint64) bool { return id == c.Node })
+		p.Learners = slices.DeleteFunc(p.Learners, func(id uint64) bool { return id == c.Node })
+		if slices.Contains(p.Founders, c.Node) && !slices.Contains(p.Departed, c.Node) {
+			p.Departed = append(p.Departed, c.Node)
+		}
+	default:
+		return Result{Code: ErrInvalidCommand, Message: fmt.Sprintf("unknown replica change %q", c.Op)}
+	}
+	if p.Target != nil && sameSet(p.Target, p.Replica) && len(p.Learners) == 0 {
+		// Done: adopt the target's order, so its first node is preferred.
+		p.Replica, p.Target = p.Target, nil
+	}
+	return Result{Code: OK}
+}
+
+func sameSet(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }

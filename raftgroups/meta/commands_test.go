@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -145,4 +146,90 @@ func TestPlaceReplicas(t *testing.T) {
 	if _, err := PlaceReplicas([]uint64{1}, 0, 1, 2, 0); err == nil || !strings.Contains(err.Error(), "larger than the 1 available") {
 		t.Fatalf("rf above node count: %v", err)
 	}
+}
+
+func TestReassignSteps(t *testing.T) {
+	s := stateWithNodes(1, 2, 3, 4)
+	s.Apply(10, Command{CreateTopic: &CreateTopic{Name: "t", ID: [16]byte{1}, Replicas: [][]uint64{{1, 2, 3}}}})
+	p := s.Topics["t"].Partitions[0]
+	step := func(c Command) {
+		t.Helper()
+		if r := s.Apply(11, c); r.Code != OK {
+			t.Fatal(r)
+		}
+	}
+	step(Command{Reassign: &Reassign{Topic: "t", Replicas: []uint64{4, 2, 3}}})
+	if !slices.Equal(p.Target, []uint64{4, 2, 3}) {
+		t.Fatalf("target %v", p.Target)
+	}
+	step(Command{ReplicaChange: &ReplicaChange{Topic: "t", Node: 4, Op: ChangeLearner}})
+	if !p.Hosts(4) || p.Bootstraps(4) {
+		t.Fatalf("learner 4: hosts %v bootstraps %v", p.Hosts(4), p.Bootstraps(4))
+	}
+	step(Command{ReplicaChange: &ReplicaChange{Topic: "t", Node: 4, Op: ChangePromote}})
+	step(Command{ReplicaChange: &ReplicaChange{Topic: "t", Node: 1, Op: ChangeRemove}})
+	if p.Target != nil || !slices.Equal(p.Replica, []uint64{4, 2, 3}) || len(p.Learners) != 0 {
+		t.Fatalf("after the move: replicas %v target %v learners %v", p.Replica, p.Target, p.Learners)
+	}
+	// Founder 1 left; if it comes back it must join, not bootstrap.
+	if p.Bootstraps(1) || !p.Bootstraps(2) {
+		t.Fatalf("bootstraps: 1 %v 2 %v", p.Bootstraps(1), p.Bootstraps(2))
+	}
+	if r := s.Apply(12, Command{Reassign: &Reassign{Topic: "t", Replicas: []uint64{4, 4}}}); r.Code != ErrInvalidReplicas {
+		t.Fatalf("duplicate target accepted: %+v", r)
+	}
+	if r := s.Apply(13, Command{ReplicaChange: &ReplicaChange{Topic: "t", Node: 9, Op: "explode"}}); r.Code != ErrInvalidCommand {
+		t.Fatalf("unknown op accepted: %+v", r)
+	}
+}
+
+func TestPlanRebalance(t *testing.T) {
+	s := stateWithNodes(1, 2, 3, 4)
+	reps, _ := PlaceReplicas([]uint64{1, 2, 3}, 0, 6, 3, 0)
+	s.Apply(10, Command{CreateTopic: &CreateTopic{Name: "t", ID: [16]byte{1}, Replicas: reps}})
+	plan := PlanRebalance(s, []uint64{1, 2, 3, 4})
+	for _, r := range plan {
+		s.Apply(11, Command{Reassign: &r})
+	}
+	count, leads := map[uint64]int{}, map[uint64]int{}
+	for _, p := range s.Topics["t"].Partitions {
+		want := p.Replica
+		if p.Target != nil {
+			want = p.Target
+		}
+		seen := map[uint64]bool{}
+		for _, id := range want {
+			if seen[id] {
+				t.Fatalf("partition %d placed twice on node %d: %v", p.Index, id, want)
+			}
+			seen[id] = true
+			count[id]++
+		}
+		leads[want[0]]++
+	}
+	// 18 replicas over 4 nodes: 4 or 5 each; 6 leaders: 1 or 2 each.
+	for id := uint64(1); id <= 4; id++ {
+		if count[id] < 4 || count[id] > 5 || leads[id] < 1 || leads[id] > 2 {
+			t.Fatalf("node %d: %d replicas, %d preferred leaders (all: %v %v)", id, count[id], leads[id], count, leads)
+		}
+	}
+	// A dead node is emptied.
+	plan = PlanRebalance(stateWithTopic(t), []uint64{1, 2})
+	for _, r := range plan {
+		if slices.Contains(r.Replicas, 3) {
+			t.Fatalf("plan keeps a replica on node 3, which is not usable: %+v", r)
+		}
+	}
+	if len(plan) == 0 {
+		t.Fatal("nothing moved off node 3")
+	}
+}
+
+func stateWithTopic(t *testing.T) *State {
+	s := stateWithNodes(1, 2, 3)
+	reps, _ := PlaceReplicas([]uint64{1, 2, 3}, 0, 3, 2, 0)
+	if r := s.Apply(10, Command{CreateTopic: &CreateTopic{Name: "t", ID: [16]byte{1}, Replicas: reps}}); r.Code != OK {
+		t.Fatal(r)
+	}
+	return s
 }

@@ -20,6 +20,9 @@ type State struct {
 	Index uint64 `json:"index"`
 	// ClusterID is the Kafka cluster id, set once when the cluster forms.
 	ClusterID string `json:"cluster_id"`
+	// LeaderBalanceSeq counts BalanceLeaders requests; leaders act when it
+	// changes.
+	LeaderBalanceSeq uint64 `json:"leader_balance_seq"`
 	// NextShardID is the next shard id to hand to a new partition.
 	NextShardID uint64            `json:"next_shard_id"`
 	Topics      map[string]*Topic `json:"topics"`
@@ -49,6 +52,26 @@ type Partition struct {
 	// Founders are the replicas the shard was created with; they bootstrap
 	// it together. Any other node joins the running shard. Never changes.
 	Founders []uint64 `json:"founders"`
+	// Departed are founders removed at some point: if one comes back, it
+	// joins like any new replica.
+	Departed []uint64 `json:"departed,omitempty"`
+	// Target is the replica set a reassignment is moving to, nil when none
+	// is in progress. Its first node is the preferred leader.
+	Target []uint64 `json:"target,omitempty"`
+	// Learners are nodes added to the shard as non-voting replicas that
+	// are catching up, on their way into Replica.
+	Learners []uint64 `json:"learners,omitempty"`
+}
+
+// Bootstraps reports whether node starts this partition's shard as a
+// founder (with the founding members) rather than joining it.
+func (p *Partition) Bootstraps(node uint64) bool {
+	return slices.Contains(p.Founders, node) && !slices.Contains(p.Departed, node)
+}
+
+// Hosts reports whether node holds a replica (voting or learning).
+func (p *Partition) Hosts(node uint64) bool {
+	return slices.Contains(p.Replica, node) || slices.Contains(p.Learners, node)
 }
 
 // Node is a broker in the node registry.
@@ -77,11 +100,12 @@ func NewState() *State {
 // Clone returns a deep copy, so a published State is never mutated.
 func (s *State) Clone() *State {
 	c := &State{
-		Index:       s.Index,
-		ClusterID:   s.ClusterID,
-		NextShardID: s.NextShardID,
-		Topics:      make(map[string]*Topic, len(s.Topics)),
-		Nodes:       make(map[uint64]*Node, len(s.Nodes)),
+		Index:            s.Index,
+		ClusterID:        s.ClusterID,
+		LeaderBalanceSeq: s.LeaderBalanceSeq,
+		NextShardID:      s.NextShardID,
+		Topics:           make(map[string]*Topic, len(s.Topics)),
+		Nodes:            make(map[uint64]*Node, len(s.Nodes)),
 	}
 	for name, t := range s.Topics {
 		c.Topics[name] = t.clone()
@@ -101,6 +125,9 @@ func (t *Topic) clone() *Topic {
 		pp := *p
 		pp.Replica = slices.Clone(p.Replica)
 		pp.Founders = slices.Clone(p.Founders)
+		pp.Departed = slices.Clone(p.Departed)
+		pp.Target = slices.Clone(p.Target)
+		pp.Learners = slices.Clone(p.Learners)
 		c.Partitions[i] = &pp
 	}
 	return &c

@@ -25,7 +25,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect and change the cluster's nodes (through the admin API, --admin)",
 	}
-	cmd.AddCommand(newClusterNodesCmd(g), newClusterAddNodeCmd(g))
+	cmd.AddCommand(newClusterNodesCmd(g), newClusterAddNodeCmd(g), newClusterRebalanceCmd(g))
 	return cmd
 }
 
@@ -89,4 +89,54 @@ command is only needed when the new node cannot reach the admin API.)`,
 	}
 	cmd.Flags().StringVar(&raftAddr, "raft-addr", "", "the new node's Raft address, as peers reach it")
 	return cmd
+}
+
+func newClusterRebalanceCmd(g *globals) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "rebalance",
+		Short: "Spread partition replicas and leaders evenly over the live nodes",
+		Long: `Plan and start moving partition replicas so every live node holds about the
+same number, moving replicas off nodes that are down, and hand each partition's
+leadership to its preferred replica. Replicas move through Raft membership
+changes (a new replica catches up as a learner before it votes, and only then is
+an old one removed), so producers and consumers keep running throughout.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			moves, err := g.adminClient().Rebalance(ctx)
+			if err != nil {
+				return err
+			}
+			if len(moves) == 0 {
+				fmt.Fprintln(out, "replicas are balanced; asked leaders to move to their preferred replicas")
+				return nil
+			}
+			for _, m := range moves {
+				fmt.Fprintf(out, "%s/%d: %v -> %v\n", m.Topic, m.Partition, m.Replicas, m.Target)
+			}
+			fmt.Fprintf(out, "started %d moves\n", len(moves))
+			if wait {
+				return waitMoves(cmd, g)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every move has finished, showing progress")
+	return cmd
+}
+
+// waitMoves reports progress until no partition is moving.
+func waitMoves(cmd *cobra.Command, g *globals) error {
+	last := -1
+	err := g.adminClient().WaitReassignments(cmd.Context(), func(ms []sdk.Move) {
+		if len(ms) != last {
+			fmt.Fprintf(cmd.OutOrStdout(), "%d partitions still moving\n", len(ms))
+			last = len(ms)
+		}
+	})
+	if err == nil {
+		fmt.Fprintln(cmd.OutOrStdout(), "all moves finished")
+	}
+	return err
 }

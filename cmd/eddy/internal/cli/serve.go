@@ -70,6 +70,10 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 			if cfg.AdminToken == "" {
 				cfg.AdminToken = os.Getenv("EDDY_ADMIN_TOKEN")
 			}
+			set("cluster-secret", &cfg.ClusterSecret, flags.ClusterSecret)
+			if cfg.ClusterSecret == "" {
+				cfg.ClusterSecret = os.Getenv("EDDY_CLUSTER_SECRET")
+			}
 			if f.Changed("initial-cluster") {
 				m, err := nodecfg.ParseInitialCluster(initialCluster)
 				if err != nil {
@@ -112,6 +116,7 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 	f.StringVar(&flags.Join, "join", "", "admin URL of a running node (http://host:9644), for a node joining an existing cluster")
 	f.StringVar(&flags.Rack, "rack", "", "this node's rack, room or site; consumers in the same rack read from it (KIP-392)")
 	f.StringVar(&flags.AdminToken, "admin-token", "", "admin API token, the same on every node (default $EDDY_ADMIN_TOKEN)")
+	f.StringVar(&flags.ClusterSecret, "cluster-secret", "", "secret shared by every node, 16+ characters; derives one CA for the whole cluster (default $EDDY_CLUSTER_SECRET)")
 	f.StringVar(&flags.Advertise.QUIC, "advertise-quic", "", "QUIC address clients are told to use (default: the listen address)")
 	f.StringVar(&flags.Advertise.Kafka, "advertise-kafka", "", "Kafka TCP address clients are told to use (default: the listen address)")
 	f.StringVar(&flags.Advertise.Admin, "advertise-admin", "", "admin address other nodes are told to use (default: the listen address)")

@@ -17,7 +17,7 @@ func newTopicCmd(g *globals) *cobra.Command {
 		Use:   "topic",
 		Short: "Create, list, describe, alter and delete topics",
 	}
-	cmd.AddCommand(newTopicCreateCmd(g), newTopicListCmd(g), newTopicDescribeCmd(g), newTopicAlterCmd(g), newTopicDeleteCmd(g))
+	cmd.AddCommand(newTopicCreateCmd(g), newTopicListCmd(g), newTopicDescribeCmd(g), newTopicAlterCmd(g), newTopicDeleteCmd(g), newTopicReassignCmd(g))
 	return cmd
 }
 
@@ -260,4 +260,46 @@ func newTopicDeleteCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newTopicReassignCmd(g *globals) *cobra.Command {
+	var (
+		partitions []int32
+		replicas   []uint
+		wait       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reassign TOPIC --partition P --replicas ID,ID,...",
+		Short: "Move partitions of a topic to other nodes",
+		Long: `Move partitions to a new set of replicas (node ids; the first is the preferred
+leader). New replicas catch up as Raft learners before they vote; old ones are
+removed afterwards, so the partition stays available and loses nothing.`,
+		Example: "  eddy topic reassign orders --partition 0 --partition 3 --replicas 2,3,4 --wait",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(partitions) == 0 || len(replicas) == 0 {
+				return fmt.Errorf("give --partition (one or more) and --replicas")
+			}
+			ids := make([]uint64, len(replicas))
+			for i, r := range replicas {
+				ids[i] = uint64(r)
+			}
+			req := map[int32][]uint64{}
+			for _, p := range partitions {
+				req[p] = ids
+			}
+			if err := g.adminClient().Reassign(cmd.Context(), args[0], req); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "moving %d partitions of %s to %v\n", len(partitions), args[0], ids)
+			if wait {
+				return waitMoves(cmd, g)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int32SliceVarP(&partitions, "partition", "p", nil, "partition to move (repeatable)")
+	cmd.Flags().UintSliceVar(&replicas, "replicas", nil, "new replicas, node ids, preferred leader first")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the move has finished")
+	return cmd
 }
