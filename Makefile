@@ -9,7 +9,7 @@ FUZZ_SHORT ?= 5s
 FUZZ_LONG ?= 2m
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help build run test test-unit fuzz-short fuzz check deps bench clean
+.PHONY: help build run test test-unit fuzz-short fuzz check deps bench cluster-test clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ $(TOOLS)/staticcheck:
 deps: ## install what the tests need (kcat from Debian's packages) when missing
 	@command -v kcat >/dev/null || { echo "installing kcat (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kcat >/dev/null; }
+
+cluster-test: ## three eddy processes from firmware-config/examples/three-node: 10 leader kills, failover times
+	EDDY_CLUSTER_ROUNDS=10 $(GO) test -count=1 -run 'TestClusterProcesses' -v -timeout 20m ./cmd/eddy/ | grep -E 'cluster_test|^(---|ok|FAIL|PASS)'
 
 bench: ## single-node produce/consume throughput over QUIC and TCP (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/

@@ -32,6 +32,7 @@ type Node struct {
 	tls      *transport.NodeTLS
 	host     *raftgroups.Host
 	view     *peers.View
+	viewRef  atomic.Pointer[peers.View] // for Raft callbacks that may run before view is set
 	broker   *broker.Broker
 	handler  deferredHandler
 	quic     *transport.Server
@@ -161,12 +162,18 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		TopicDefaults:          cfg.TopicDefaults(),
 		RetentionCheckInterval: cfg.RetentionInterval(),
 		OnLeaderUpdated:        func(_, _, _ uint64) { n.metrics.LeaderChanges.Inc() },
-		Logger:                 log,
+		OnPeerUnreachable: func(addr string) {
+			if v := n.viewRef.Load(); v != nil {
+				v.MarkUnreachable(addr)
+			}
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, Logger: log})
+	n.viewRef.Store(n.view)
 	n.host.SetCatchUp(n.view.CaughtUp)
 	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log}).Register(n.adminMux)
 	n.broker = broker.New(n.host, broker.Config{

@@ -77,7 +77,10 @@ type Config struct {
 	// OnLeaderUpdated, when set, is told of every leader change seen by
 	// this node. It runs on a Dragonboat goroutine: it must not block.
 	OnLeaderUpdated func(shardID, leaderID, term uint64)
-	Logger          zerolog.Logger
+	// OnPeerUnreachable, when set, is told the Raft address of a peer Raft
+	// failed to connect to. It must not block.
+	OnPeerUnreachable func(raftAddr string)
+	Logger            zerolog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -114,7 +117,8 @@ type Host struct {
 	mu       sync.RWMutex
 	replicas map[uint64]*replica // running partition replicas by shard id
 
-	catchUp atomic.Pointer[CatchUpFunc]
+	catchUp           atomic.Pointer[CatchUpFunc]
+	snapshotsReceived atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -161,14 +165,15 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 	expert.Engine.CommitShards = 4
 	expert.Engine.ApplyShards = 4
 	nhc := config.NodeHostConfig{
-		DeploymentID:      cfg.DeploymentID,
-		NodeHostDir:       filepath.Join(cfg.DataDir, "raft"),
-		WALDir:            filepath.Join(cfg.DataDir, "raft"),
-		RTTMillisecond:    cfg.RTTMillisecond,
-		RaftAddress:       cfg.RaftAddr,
-		ListenAddress:     cfg.RaftListenAddr,
-		RaftEventListener: leaderListener{h},
-		Expert:            expert,
+		DeploymentID:        cfg.DeploymentID,
+		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
+		WALDir:              filepath.Join(cfg.DataDir, "raft"),
+		RTTMillisecond:      cfg.RTTMillisecond,
+		RaftAddress:         cfg.RaftAddr,
+		ListenAddress:       cfg.RaftListenAddr,
+		RaftEventListener:   leaderListener{h},
+		SystemEventListener: systemEvents{h},
+		Expert:              expert,
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
@@ -317,6 +322,10 @@ func (h *Host) Close() {
 	h.replicas = map[uint64]*replica{}
 	h.mu.Unlock()
 }
+
+// SnapshotsReceived counts partition and meta snapshots this node's
+// replicas received from leaders since it started.
+func (h *Host) SnapshotsReceived() int64 { return h.snapshotsReceived.Load() }
 
 // NodeID returns this node's id.
 func (h *Host) NodeID() uint64 { return h.cfg.NodeID }

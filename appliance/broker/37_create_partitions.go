@@ -62,7 +62,7 @@ func (b *Broker) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 		if err != nil {
 			return err
 		}
-		replicas, err = meta.PlaceReplicas(st.NodeIDs(), int(have), add, len(t.Partitions[0].Replica), meta.PlacementSeed(t.Name))
+		replicas, err = meta.PlaceReplicas(b.liveNodes(st), int(have), add, len(t.Partitions[0].Replica), meta.PlacementSeed(t.Name))
 		if err != nil {
 			return fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 		}

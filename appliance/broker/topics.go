@@ -54,7 +54,7 @@ func (b *Broker) prepareTopic(ctx context.Context, spec createTopicSpec) (*meta.
 		if err != nil {
 			return nil, err
 		}
-		nodes := st.NodeIDs()
+		nodes := b.liveNodes(st)
 		if len(nodes) == 0 {
 			return nil, errNoNodes
 		}
@@ -164,4 +164,17 @@ func (b *Broker) ledPartition(topic *meta.Topic, index, clientEpoch int32) (*fsm
 		return nil, err
 	}
 	return b.host.Partition(mp.ShardID)
+}
+
+// liveNodes are the registered nodes new replicas may be placed on: the
+// live ones, as Kafka places replicas on live brokers only. A replica on a
+// dead node would leave the partition without a quorum until it returns.
+func (b *Broker) liveNodes(st *meta.State) []uint64 {
+	var out []uint64
+	for _, id := range st.NodeIDs() {
+		if b.cfg.View.Alive(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -63,6 +63,9 @@ type View struct {
 	leaders   map[uint64]leaderInfo
 	now       func() time.Time
 	started   time.Time
+	// down records when Raft failed to reach a node; it counts as dead
+	// until it answers a poll after that.
+	down map[uint64]time.Time
 }
 
 // New returns a view of host's cluster; Run keeps it current.
@@ -87,6 +90,7 @@ func New(host *raftgroups.Host, cfg Config) *View {
 		verified:  map[replicaKey]time.Time{},
 		leaderEnd: map[uint64]int64{},
 		leaders:   map[uint64]leaderInfo{},
+		down:      map[uint64]time.Time{},
 		now:       time.Now,
 		started:   time.Now(),
 	}
@@ -222,6 +226,18 @@ func (v *View) Leader(shard uint64) (leader, term uint64, ok bool) {
 	return li.id, li.term, ok
 }
 
+// MarkUnreachable records that Raft could not connect to the node with
+// this Raft address: it counts as dead until it next answers a poll.
+func (v *View) MarkUnreachable(raftAddr string) {
+	for id, n := range v.host.Meta().Nodes {
+		if n.RaftAddr == raftAddr && id != v.self {
+			v.mu.Lock()
+			v.down[id] = v.now()
+			v.mu.Unlock()
+		}
+	}
+}
+
 // Alive reports whether node answered recently. This node is always alive.
 func (v *View) Alive(node uint64) bool {
 	if node == v.self {
@@ -229,7 +245,14 @@ func (v *View) Alive(node uint64) bool {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	return v.aliveLocked(node)
+}
+
+func (v *View) aliveLocked(node uint64) bool {
 	seen, ok := v.lastSeen[node]
+	if d, isDown := v.down[node]; isDown && (!ok || !seen.After(d)) {
+		return false
+	}
 	if !ok {
 		// Not polled yet: a node just started has not asked anyone. Give
 		// it the benefit of the doubt for one liveness window.
@@ -251,11 +274,7 @@ func (v *View) InSync(shard, leader uint64, replicas []uint64) []uint64 {
 			out = append(out, id)
 			continue
 		}
-		seen, ok := v.lastSeen[id]
-		if !ok {
-			seen = v.started
-		}
-		if id != v.self && now.Sub(seen) >= v.cfg.AliveFor {
+		if id != v.self && !v.aliveLocked(id) {
 			continue
 		}
 		// No data yet (a partition younger than the last poll) counts as

@@ -20,6 +20,7 @@ func newTestView(now *time.Time) *View {
 		verified:  map[replicaKey]time.Time{},
 		leaderEnd: map[uint64]int64{},
 		leaders:   map[uint64]leaderInfo{},
+		down:      map[uint64]time.Time{},
 		now:       func() time.Time { return *now },
 		started:   *now,
 		self:      9,

@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd   *exec.Cmd
 	kafka string
+	quic  string
 	admin string
+	data  string
 	args  []string
 	log   *os.File
 }
@@ -75,12 +77,25 @@ func newProc(t *testing.T, dataDir string) *proc {
 
 func (p *proc) start(t *testing.T) {
 	t.Helper()
+	p.launch(t)
+	p.waitReady(t)
+}
+
+// launch starts the process without waiting for it to serve.
+func (p *proc) launch(t *testing.T) {
+	t.Helper()
 	p.cmd = exec.Command(eddyBin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	cmd := p.cmd
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// waitReady waits until the node's /readyz answers 200.
+func (p *proc) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + p.admin + "/readyz")
