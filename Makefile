@@ -49,7 +49,9 @@ deps: ## install what the tests need (kcat from Debian's packages) when missing
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kcat >/dev/null; }
 
 cluster-test: ## three eddy processes from firmware-config/examples/three-node: 10 leader kills, failover times
-	EDDY_CLUSTER_ROUNDS=10 $(GO) test -count=1 -run 'TestClusterProcesses' -v -timeout 20m ./cmd/eddy/ | grep -E 'cluster_test|^(---|ok|FAIL|PASS)'
+	@mkdir -p bench/results
+	set -o pipefail; EDDY_CLUSTER_ROUNDS=10 $(GO) test -count=1 -run 'TestClusterProcesses' -v -timeout 20m ./cmd/eddy/ 2>&1 \
+	  | tee bench/results/cluster-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
 
 bench: ## single-node produce/consume throughput over QUIC and TCP (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/

@@ -155,6 +155,8 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		Join:                     cfg.Join != "",
 		RTTMillisecond:           cfg.Raft.TickMillis,
 		PartitionSnapshotEntries: cfg.Raft.SnapshotEntries,
+		HeartbeatTicks:           cfg.Raft.HeartbeatTicks,
+		ElectionTicks:            cfg.Raft.ElectionTicks,
 		Self: meta.Node{
 			ID: cfg.NodeID, RaftAddr: n.addrs.Raft, QUICAddr: n.addrs.QUIC,
 			KafkaAddr: n.addrs.Kafka, AdminAddr: n.addrs.Admin, Rack: cfg.Rack, CACert: string(caPEM),

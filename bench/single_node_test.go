@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/eddybroker/eddy/appliance"
 	"github.com/eddybroker/eddy/appliance/nodecfg"
+	"github.com/eddybroker/eddy/appliance/nodetest"
 	"github.com/eddybroker/eddy/sdk"
 )
 
@@ -216,4 +218,45 @@ func BenchmarkIdlePartitions(b *testing.B) {
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20)/100, "heap-MiB/partition")
 	b.ReportMetric(float64(after.Sys)/(1<<20), "go-sys-MiB")
+}
+
+// BenchmarkProduceReplicated compares acknowledged produce throughput with
+// replication factor 1 and 3 on a 3-node in-process cluster (all nodes and
+// the client share this machine's cores), 1 KiB records, over QUIC.
+func BenchmarkProduceReplicated(b *testing.B) {
+	nodes := nodetest.StartCluster(b, 3, nodetest.WithConfig(func(c *nodecfg.Config) { c.Raft.TickMillis = 50 }))
+	pool := x509.NewCertPool()
+	for _, n := range nodes[:1] {
+		pem, err := os.ReadFile(n.CAFile())
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, sdk.WithBrokers(nodes[0].Addrs().QUIC, nodes[1].Addrs().QUIC, nodes[2].Addrs().QUIC), sdk.WithCAPool(pool))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for _, rf := range []int16{1, 3} {
+		b.Run(fmt.Sprintf("rf%d", rf), func(b *testing.B) {
+			topic := fmt.Sprintf("rf%d-%d", rf, topicSeq.Add(1))
+			tctx, tcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer tcancel()
+			if resp, err := c.Admin().CreateTopic(tctx, 3, rf, nil, topic); err != nil || resp.Err != nil {
+				b.Fatal(err, resp.Err)
+			}
+			cl, err := c.NewKgo(producerOpts()...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			b.SetBytes(recordSize)
+			b.ResetTimer()
+			start := time.Now()
+			produceN(b, cl, topic, b.N)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		})
+	}
 }

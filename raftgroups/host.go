@@ -58,9 +58,15 @@ type Config struct {
 	Join bool
 	// DeploymentID keeps clusters that share a network apart. 0 → 1.
 	DeploymentID uint64
-	// RTTMillisecond is the Raft tick. 0 → 50 ms: with hundreds of shards
-	// on two cores shorter ticks starve elections (measurements.md).
+	// RTTMillisecond is the Raft tick. 0 → 100 ms. Every shard replica
+	// ticks, so the tick sets the idle CPU cost of many partitions: with
+	// 300 replicas per node, 13.5% of a core at 50 ms, 8.8% at 100 ms
+	// (docs/decisions.md).
 	RTTMillisecond uint64
+	// HeartbeatTicks and ElectionTicks are the leader's heartbeat interval
+	// and followers' election timeout, in ticks. 0 → 2 and 10: heartbeats
+	// every 200 ms, elections after 1 s without a leader.
+	HeartbeatTicks, ElectionTicks uint64
 	// Self is this node's registry entry, registered at start.
 	Self meta.Node
 	// TopicDefaults are broker-wide topic config defaults (Kafka names).
@@ -88,7 +94,13 @@ func (c *Config) setDefaults() {
 		c.DeploymentID = 1
 	}
 	if c.RTTMillisecond == 0 {
-		c.RTTMillisecond = 50
+		c.RTTMillisecond = 100
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 2
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 5 * c.HeartbeatTicks
 	}
 	if c.PartitionSnapshotEntries == 0 {
 		c.PartitionSnapshotEntries = 1000
@@ -223,8 +235,8 @@ func (h *Host) shardConfig(shardID uint64, snapshotEntries uint64, joined bool) 
 		IsNonVoting:        joined,
 		ReplicaID:          h.cfg.NodeID,
 		ShardID:            shardID,
-		ElectionRTT:        10,
-		HeartbeatRTT:       1,
+		ElectionRTT:        h.cfg.ElectionTicks,
+		HeartbeatRTT:       h.cfg.HeartbeatTicks,
 		CheckQuorum:        true,
 		PreVote:            true,
 		SnapshotEntries:    snapshotEntries,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/rs/zerolog"
 
@@ -30,6 +31,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/cluster/rebalance", a.auth(http.HandlerFunc(a.rebalance)))
 	mux.Handle("GET /v1/cluster/reassignments", a.auth(http.HandlerFunc(a.reassignments)))
 	mux.Handle("POST /v1/topics/{topic}/reassign", a.auth(http.HandlerFunc(a.reassign)))
+	// Go's profiler, for diagnosing a node in the field.
+	mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", a.auth(http.HandlerFunc(pprof.Trace)))
 }
 
 // Move is a partition's replica change, planned or in progress.

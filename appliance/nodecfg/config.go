@@ -109,11 +109,17 @@ type LimitsConfig struct {
 
 // RaftConfig tunes Raft.
 type RaftConfig struct {
-	// TickMillis is the Raft tick (election timeout is 10 ticks); 0 means 50.
+	// TickMillis is the Raft tick; 0 means 100. Every partition replica
+	// ticks, so a shorter tick costs idle CPU with many partitions.
 	TickMillis uint64 `yaml:"tick_ms"`
 	// SnapshotEntries is how many produce batches a partition applies
 	// between checkpoints (after which Raft compacts its log); 0 means 1000.
 	SnapshotEntries uint64 `yaml:"snapshot_entries"`
+	// HeartbeatTicks is how often a leader heartbeats, in ticks; 0 means 2.
+	HeartbeatTicks uint64 `yaml:"heartbeat_ticks"`
+	// ElectionTicks is how long followers wait for a leader before an
+	// election, in ticks; 0 means five heartbeats (1 s with the defaults).
+	ElectionTicks uint64 `yaml:"election_ticks"`
 }
 
 // LogConfig sets logging.
@@ -212,7 +218,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.MaxInFlightPerConn = 64
 	}
 	if c.Raft.TickMillis == 0 {
-		c.Raft.TickMillis = 50
+		c.Raft.TickMillis = 100
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -292,6 +298,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.TickMillis < 5 || c.Raft.TickMillis > 1000 {
 		return fmt.Errorf("raft.tick_ms: %d is outside 5..1000", c.Raft.TickMillis)
+	}
+	if c.Raft.ElectionTicks != 0 && c.Raft.ElectionTicks < 3*max(c.Raft.HeartbeatTicks, 1) {
+		return fmt.Errorf("raft.election_ticks: %d must be at least three heartbeats (raft.heartbeat_ticks %d)", c.Raft.ElectionTicks, c.Raft.HeartbeatTicks)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "trace", "debug", "info", "warn", "error":
