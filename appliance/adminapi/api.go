@@ -61,7 +61,6 @@ func (a *API) rebalance(w http.ResponseWriter, r *http.Request) {
 	plan := meta.PlanRebalance(st, alive)
 	moves := []Move{}
 	for _, ra := range plan {
-		ra := ra
 		if err := a.Host.ProposeMeta(r.Context(), meta.Command{Reassign: &ra}); err != nil {
 			writeError(w, http.StatusConflict, fmt.Errorf("reassign %s/%d: %w", ra.Topic, ra.Partition, err))
 			return

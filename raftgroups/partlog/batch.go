@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Byte positions inside a RecordBatch v2 header. The CRC covers everything
@@ -142,6 +143,12 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	}
 	if h.Length < minBatchLength {
 		return BatchHeader{}, fmt.Errorf("%w: batchLength %d below the header's %d", ErrCorruptBatch, h.Length, minBatchLength)
+	}
+	// Record offsets are baseOffset plus deltas up to lastOffsetDelta:
+	// never negative, never wrapping. (Producers send 0; the log assigns
+	// the real base offset.)
+	if h.BaseOffset < 0 || (h.LastOffsetDelta > 0 && h.BaseOffset > math.MaxInt64-int64(h.LastOffsetDelta)) {
+		return BatchHeader{}, fmt.Errorf("%w: baseOffset %d with lastOffsetDelta %d is out of range", ErrCorruptBatch, h.BaseOffset, h.LastOffsetDelta)
 	}
 	return h, nil
 }
