@@ -325,6 +325,20 @@ func (h *Host) registerSelf(ctx context.Context) error {
 	return nil
 }
 
+// stopContext is a context that ends when the host closes; loops use it
+// for the Raft calls they make.
+func (h *Host) stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // Close stops the loops and the NodeHost (every shard replica on it).
 func (h *Host) Close() {
 	close(h.stop)

@@ -28,12 +28,8 @@ func (h *Host) caughtUp(shard, node uint64) bool {
 // continues where the last step left off.
 func (h *Host) moveLoop() {
 	defer h.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := h.stopContext()
 	defer cancel()
-	go func() {
-		<-h.stop
-		cancel()
-	}()
 	balanceSeq := h.Meta().LeaderBalanceSeq
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()

@@ -17,12 +17,8 @@ import (
 
 func (h *Host) reconcileLoop() {
 	defer h.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := h.stopContext()
 	defer cancel()
-	go func() {
-		<-h.stop
-		cancel()
-	}()
 	for {
 		changed := h.MetaChanged()
 		select {

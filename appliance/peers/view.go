@@ -70,6 +70,13 @@ type View struct {
 
 // New returns a view of host's cluster; Run keeps it current.
 func New(host *raftgroups.Host, cfg Config) *View {
+	v := newView(host.NodeID(), cfg)
+	v.host = host
+	return v
+}
+
+// newView is a view with no host yet: the part tests drive with absorb.
+func newView(self uint64, cfg Config) *View {
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Second
 	}
@@ -81,8 +88,7 @@ func New(host *raftgroups.Host, cfg Config) *View {
 	}
 	return &View{
 		cfg:       cfg,
-		host:      host,
-		self:      host.NodeID(),
+		self:      self,
 		client:    &http.Client{Timeout: cfg.Interval},
 		lastSeen:  map[uint64]time.Time{},
 		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},

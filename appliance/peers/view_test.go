@@ -12,19 +12,9 @@ import (
 // lastSeen logic are exercised, with a controlled clock. Node 9 plays
 // "self" so that nodes 1-3 are judged by their reports.
 func newTestView(now *time.Time) *View {
-	v := &View{
-		cfg:       Config{AliveFor: 3 * time.Second, LagTime: 10 * time.Second},
-		lastSeen:  map[uint64]time.Time{},
-		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},
-		caughtUp:  map[replicaKey]time.Time{},
-		verified:  map[replicaKey]time.Time{},
-		leaderEnd: map[uint64]int64{},
-		leaders:   map[uint64]leaderInfo{},
-		down:      map[uint64]time.Time{},
-		now:       func() time.Time { return *now },
-		started:   *now,
-		self:      9,
-	}
+	v := newView(9, Config{AliveFor: 3 * time.Second, LagTime: 10 * time.Second})
+	v.now = func() time.Time { return *now }
+	v.started = *now
 	return v
 }
 
