@@ -234,6 +234,9 @@ func (n *Node) readiness() error {
 }
 
 func (n *Node) registerGauges() {
+	n.metrics.RegisterCounter("produce_duplicate_batches_total", "Batches from idempotent producers recognised as resends and not written again, by this node's replicas.", func() float64 {
+		return float64(n.host.DuplicateBatches())
+	})
 	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 {
 		return float64(len(n.host.Replicas()))
 	})

@@ -129,7 +129,10 @@ type Host struct {
 	mu       sync.RWMutex
 	replicas map[uint64]*replica // running partition replicas by shard id
 
-	catchUp           atomic.Pointer[CatchUpFunc]
+	catchUp atomic.Pointer[CatchUpFunc]
+
+	pidMu             sync.Mutex // guards pidNext, pidEnd
+	pidNext, pidEnd   int64
 	snapshotsReceived atomic.Int64
 
 	stop chan struct{}
@@ -641,4 +644,41 @@ func (h *Host) PromoteController(ctx context.Context, id uint64, raftAddr string
 	}
 	h.log.Info().Uint64("node", id).Msg("node became a controller (voting member of the meta shard)")
 	return nil
+}
+
+// producerIDBlockSize is how many producer ids a node takes from the meta
+// shard at a time.
+const producerIDBlockSize = 1000
+
+// NewProducerID hands out a producer id never given out before anywhere in
+// the cluster, from this node's block, taking a new block from the meta
+// shard when it runs out.
+func (h *Host) NewProducerID(ctx context.Context) (int64, error) {
+	h.pidMu.Lock()
+	defer h.pidMu.Unlock()
+	if h.pidNext == 0 || h.pidNext >= h.pidEnd {
+		cmd := meta.Command{ProducerIDs: &meta.ProducerIDs{Node: h.cfg.NodeID, Count: producerIDBlockSize}}
+		if err := h.ProposeMeta(ctx, cmd); err != nil {
+			return 0, fmt.Errorf("raftgroups: allocate producer ids: %w", err)
+		}
+		block := h.Meta().ProducerIDBlocks[h.cfg.NodeID]
+		h.pidNext, h.pidEnd = block[0], block[1]
+	}
+	id := h.pidNext
+	h.pidNext++
+	return id, nil
+}
+
+// DuplicateBatches sums, over this node's partition replicas, the batches
+// recognised as resends from idempotent producers.
+func (h *Host) DuplicateBatches() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var n int64
+	for _, r := range h.replicas {
+		if p := r.part.Load(); p != nil {
+			n += p.Duplicates()
+		}
+	}
+	return n
 }

@@ -145,10 +145,9 @@ func (b *Broker) setProduceError(rc *reqCtx, p *kmsg.ProduceResponseTopicPartiti
 	b.countError(rc, code)
 }
 
-// errIdempotenceUnsupported: eddy does not advertise InitProducerId yet,
-// so a batch carrying a producer id comes from a client that ignored
-// ApiVersions; writing it would promise deduplication eddy does not do.
-var errIdempotenceUnsupported = fmt.Errorf("%w: idempotent and transactional produce are not supported by this eddy version; disable idempotence in the client", kerr.UnknownProducerID)
+// errTransactionsUnsupported: eddy deduplicates idempotent producers but
+// has no transaction coordinator.
+var errTransactionsUnsupported = fmt.Errorf("%w: transactions are not supported by eddy (idempotent producers are)", kerr.InvalidTxnState)
 
 // proposeBatches validates one partition's batches and proposes them.
 func (b *Broker) proposeBatches(rc *reqCtx, req *kmsg.ProduceRequest, topic *meta.Topic,
@@ -159,7 +158,7 @@ func (b *Broker) proposeBatches(rc *reqCtx, req *kmsg.ProduceRequest, topic *met
 			kerr.UnknownTopicOrPartition, topic.Name, len(topic.Partitions), rp.Partition)
 	}
 	if req.TransactionID != nil {
-		return pendingPartition{}, errIdempotenceUnsupported
+		return pendingPartition{}, errTransactionsUnsupported
 	}
 	maxBytes := topic.Int64Config(meta.ConfigMaxMessageBytes, b.host.TopicDefaults())
 	headers, err := partlog.ValidateBatches(rp.Records, int(maxBytes))
@@ -171,8 +170,8 @@ func (b *Broker) proposeBatches(rc *reqCtx, req *kmsg.ProduceRequest, topic *met
 	}
 	records := 0
 	for _, h := range headers {
-		if h.ProducerID >= 0 {
-			return pendingPartition{}, errIdempotenceUnsupported
+		if h.Transactional() || h.Control() {
+			return pendingPartition{}, errTransactionsUnsupported
 		}
 		records += int(h.RecordCount)
 	}

@@ -121,6 +121,7 @@ var supported = map[int16]versionRange{
 	19: {0, 7},  // CreateTopics
 	20: {0, 6},  // DeleteTopics
 	21: {0, 2},  // DeleteRecords
+	22: {0, 4},  // InitProducerId
 	23: {0, 4},  // OffsetForLeaderEpoch
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
@@ -208,6 +209,8 @@ func (b *Broker) handle(ctx context.Context, rc *reqCtx, req kmsg.Request) kmsg.
 		return b.handleIncrementalAlterConfigs(ctx, rc, r)
 	case *kmsg.DescribeClusterRequest:
 		return b.handleDescribeCluster(rc, r)
+	case *kmsg.InitProducerIDRequest:
+		return b.handleInitProducerID(ctx, rc, r)
 	}
 	// supported and this switch must list the same keys.
 	panic(fmt.Sprintf("broker: no handler for supported API %d", req.Key()))

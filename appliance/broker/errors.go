@@ -39,8 +39,15 @@ func errorCode(err error) int16 {
 	case errors.Is(err, partlog.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.As(err, &ce):
-		if ce.Code == fsm.CodeOffsetOutOfRange {
+		switch ce.Code {
+		case fsm.CodeOffsetOutOfRange:
 			return kerr.OffsetOutOfRange.Code
+		case fsm.CodeOutOfOrderSequence:
+			return kerr.OutOfOrderSequenceNumber.Code
+		case fsm.CodeInvalidProducerEpoch:
+			return kerr.InvalidProducerEpoch.Code
+		case fsm.CodeUnknownProducerID:
+			return kerr.UnknownProducerID.Code
 		}
 		return kerr.CorruptMessage.Code
 	}

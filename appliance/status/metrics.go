@@ -78,6 +78,11 @@ func (m *Metrics) RegisterGauge(name, help string, f func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "eddy", Name: name, Help: help}, f))
 }
 
+// RegisterCounter adds a counter whose value is read at scrape time.
+func (m *Metrics) RegisterCounter(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "eddy", Name: name, Help: help}, f))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

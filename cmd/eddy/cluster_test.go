@@ -303,6 +303,7 @@ func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]
 	total := int64(0)
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	next := map[int32]int64{}
+	seen := map[string]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err = c.Consume(ctx, topic, func(r *kgo.Record) error {
@@ -310,6 +311,14 @@ func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]
 			return fmt.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, next[r.Partition]-1)
 		}
 		next[r.Partition]++
+		// The probe writes the same values again on purpose; the load's
+		// values are unique, so seeing one twice is a duplicated write.
+		if v := string(r.Value); v != "probe" && v != "after the kill" {
+			if seen[v] {
+				return fmt.Errorf("%q was written twice (again at %d/%d): an idempotent resend was not recognised", v, r.Partition, r.Offset)
+			}
+			seen[v] = true
+		}
 		if v, ok := acked[r.Partition][r.Offset]; ok && v != string(r.Value) {
 			return fmt.Errorf("%d/%d holds %q, %q was acknowledged", r.Partition, r.Offset, r.Value, v)
 		}

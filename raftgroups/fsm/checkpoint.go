@@ -20,6 +20,7 @@ type checkpoint struct {
 	StartOffset int64      `json:"start_offset"`
 	EndOffset   int64      `json:"end_offset"`
 	Epochs      epochCache `json:"epochs"`
+	Producers   producers  `json:"producers,omitempty"`
 }
 
 const checkpointVersion = 1

@@ -78,8 +78,11 @@ const (
 	resultFailed = uint64(1) << 63
 	codeMask     = resultFailed - 1
 
-	CodeMalformed        = 1 // the command or a batch in it could not be parsed
-	CodeOffsetOutOfRange = 2 // an advance-start beyond the end of the log
+	CodeMalformed            = 1 // the command or a batch in it could not be parsed
+	CodeOffsetOutOfRange     = 2 // an advance-start beyond the end of the log
+	CodeOutOfOrderSequence   = 3 // an idempotent producer skipped sequence numbers
+	CodeInvalidProducerEpoch = 4 // an idempotent producer was fenced by a newer epoch
+	CodeUnknownProducerID    = 5 // a producer the partition has no state for
 )
 
 // ErrCommandRefused is returned by DecodeResult for a command the state

@@ -45,11 +45,14 @@ type Partition struct {
 	// local layout, not replicated state.
 	logCfg atomic.Pointer[partlog.Config]
 
-	mu      sync.Mutex // guards epochs, applied, changed
-	epochs  epochCache
-	applied uint64
-	changed chan struct{}
-	closed  atomic.Bool
+	mu        sync.Mutex // guards epochs, producers, applied, changed
+	epochs    epochCache
+	producers producers
+	applied   uint64
+	changed   chan struct{}
+	closed    atomic.Bool
+	// duplicates counts batches recognised as resends of written ones.
+	duplicates atomic.Int64
 }
 
 var _ sm.IOnDiskStateMachine = (*Partition)(nil)
@@ -83,6 +86,11 @@ func (p *Partition) Open(stopc <-chan struct{}) (uint64, error) {
 	p.mu.Lock()
 	p.epochs = cp.Epochs.clone()
 	p.epochs.truncateFrom(cp.EndOffset)
+	p.producers = cp.Producers.clone()
+	if p.producers == nil {
+		p.producers = producers{}
+	}
+	p.producers.truncate(cp.EndOffset)
 	p.applied = cp.Index
 	p.mu.Unlock()
 	p.log.Store(l)
@@ -145,6 +153,11 @@ func (p *Partition) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("partition %s at raft index %d: %w", p.cfg.Dir, e.Index, err)
 		}
+		if e.Index%expiryEvery == 0 {
+			if cmd, err := decodeAppend(e.Cmd); err == nil {
+				p.producers.expire(cmd.AppendTimeMs)
+			}
+		}
 	}
 	if n := len(entries); n > 0 {
 		p.applied = entries[n-1].Index
@@ -173,15 +186,38 @@ func (p *Partition) applyAppend(l *partlog.Log, cmdBytes []byte) (sm.Result, err
 	if cmd.LogAppendTime {
 		appendTime = cmd.AppendTimeMs
 	}
+	// Check every batch's sequence before writing any, on a scratch copy
+	// when there are several: a refused command writes nothing.
+	verdicts := make([]sequenceVerdict, len(headers))
+	check := p.producers
+	if len(headers) > 1 {
+		check = p.producers.clone()
+	}
+	for i, h := range headers {
+		v, cerr := check.check(h)
+		if cerr != nil {
+			return refused(cerr.Code, cerr.Message), nil
+		}
+		verdicts[i] = v
+		if len(headers) > 1 && !v.duplicate {
+			check.record(h, 0, cmd.AppendTimeMs)
+		}
+	}
 	first := int64(-1)
 	pos := 0
-	for _, h := range headers {
+	for i, h := range headers {
 		batch := cmd.Batches[pos : pos+h.Size()]
 		pos += h.Size()
-		epoch := p.epochs.assign(cmd.LeaderEpoch, l.EndOffset())
-		base, err := l.Append(batch, epoch, appendTime, cmd.AppendTimeMs)
-		if err != nil {
-			return sm.Result{}, err
+		base := verdicts[i].baseOffset
+		if verdicts[i].duplicate {
+			p.duplicates.Add(1)
+		} else {
+			epoch := p.epochs.assign(cmd.LeaderEpoch, l.EndOffset())
+			var err error
+			if base, err = l.Append(batch, epoch, appendTime, cmd.AppendTimeMs); err != nil {
+				return sm.Result{}, err
+			}
+			p.producers.record(h, base, cmd.AppendTimeMs)
 		}
 		if first < 0 {
 			first = base
@@ -243,7 +279,7 @@ func (p *Partition) Sync() error {
 		return fmt.Errorf("sync partition %s: %w", p.cfg.Dir, err)
 	}
 	p.mu.Lock()
-	cp := checkpoint{Index: p.applied, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: p.epochs.clone()}
+	cp := checkpoint{Index: p.applied, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: p.epochs.clone(), Producers: p.producers.clone()}
 	p.mu.Unlock()
 	if err := writeCheckpoint(p.cfg.Dir, cp); err != nil {
 		return fmt.Errorf("sync partition %s: %w", p.cfg.Dir, err)
@@ -258,9 +294,10 @@ type partitionSnapshot struct {
 }
 
 type snapshotHeader struct {
-	Version int        `json:"version"`
-	Index   uint64     `json:"index"`
-	Epochs  epochCache `json:"epochs"`
+	Version   int        `json:"version"`
+	Index     uint64     `json:"index"`
+	Epochs    epochCache `json:"epochs"`
+	Producers producers  `json:"producers,omitempty"`
 }
 
 const snapshotVersion = 1
@@ -273,7 +310,7 @@ func (p *Partition) PrepareSnapshot() (any, error) {
 		return nil, fmt.Errorf("prepare snapshot %s: %w", p.cfg.Dir, err)
 	}
 	p.mu.Lock()
-	h := snapshotHeader{Version: snapshotVersion, Index: p.applied, Epochs: p.epochs.clone()}
+	h := snapshotHeader{Version: snapshotVersion, Index: p.applied, Epochs: p.epochs.clone(), Producers: p.producers.clone()}
 	p.mu.Unlock()
 	return &partitionSnapshot{header: h, log: snap}, nil
 }
@@ -355,7 +392,7 @@ func (p *Partition) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error
 	if err != nil {
 		return fmt.Errorf("recover snapshot %s: %w", p.cfg.Dir, err)
 	}
-	cp := checkpoint{Index: h.Index, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: h.Epochs}
+	cp := checkpoint{Index: h.Index, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: h.Epochs, Producers: h.Producers}
 	if err := writeCheckpoint(p.cfg.Dir, cp); err != nil {
 		l.Close()
 		return fmt.Errorf("recover snapshot %s: %w", p.cfg.Dir, err)
@@ -363,6 +400,10 @@ func (p *Partition) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error
 	p.log.Store(l)
 	p.mu.Lock()
 	p.epochs = h.Epochs.clone()
+	p.producers = h.Producers.clone()
+	if p.producers == nil {
+		p.producers = producers{}
+	}
 	p.applied = h.Index
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -434,3 +475,7 @@ func (p *Partition) EpochAt(offset int64) int32 {
 	defer p.mu.Unlock()
 	return p.epochs.epochAt(offset)
 }
+
+// Duplicates counts the batches this replica recognised as resends of
+// batches already written (and did not write again) since it opened.
+func (p *Partition) Duplicates() int64 { return p.duplicates.Load() }

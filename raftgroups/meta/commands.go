@@ -20,7 +20,18 @@ type Command struct {
 	Reassign         *Reassign         `json:"reassign,omitempty"`
 	ReplicaChange    *ReplicaChange    `json:"replica_change,omitempty"`
 	BalanceLeaders   *BalanceLeaders   `json:"balance_leaders,omitempty"`
+	ProducerIDs      *ProducerIDs      `json:"producer_ids,omitempty"`
 }
+
+// ProducerIDs gives Node a new block of Count producer ids, recorded in
+// ProducerIDBlocks. Ids are never handed out twice.
+type ProducerIDs struct {
+	Node  uint64 `json:"node"`
+	Count int64  `json:"count"`
+}
+
+// MaxProducerIDBlock bounds one block.
+const MaxProducerIDBlock = 1 << 20
 
 // Reassign starts moving a partition to a new replica set (Target). The
 // partition's leader carries the move out step by step with Raft
@@ -203,6 +214,18 @@ func (s *State) Apply(index uint64, cmd Command) Result {
 		return s.reassign(cmd.Reassign)
 	case cmd.ReplicaChange != nil:
 		return s.replicaChange(cmd.ReplicaChange)
+	case cmd.ProducerIDs != nil:
+		c := cmd.ProducerIDs
+		if c.Count < 1 || c.Count > MaxProducerIDBlock || c.Node == 0 {
+			return Result{Code: ErrInvalidCommand, Message: fmt.Sprintf("bad producer id block request: node %d, %d ids", c.Node, c.Count)}
+		}
+		if s.ProducerIDBlocks == nil {
+			s.ProducerIDBlocks = map[uint64][2]int64{}
+		}
+		start := max(s.NextProducerID, 1000)
+		s.ProducerIDBlocks[c.Node] = [2]int64{start, start + c.Count}
+		s.NextProducerID = start + c.Count
+		return Result{Code: OK}
 	case cmd.BalanceLeaders != nil:
 		s.LeaderBalanceSeq++
 		return Result{Code: OK}

@@ -233,3 +233,17 @@ func stateWithTopic(t *testing.T) *State {
 	}
 	return s
 }
+
+func TestProducerIDBlocks(t *testing.T) {
+	s := stateWithNodes(1, 2)
+	s.Apply(5, Command{ProducerIDs: &ProducerIDs{Node: 1, Count: 100}})
+	s.Apply(6, Command{ProducerIDs: &ProducerIDs{Node: 2, Count: 100}})
+	s.Apply(7, Command{ProducerIDs: &ProducerIDs{Node: 1, Count: 100}})
+	b1, b2 := s.ProducerIDBlocks[1], s.ProducerIDBlocks[2]
+	if b1 != [2]int64{1200, 1300} || b2 != [2]int64{1100, 1200} {
+		t.Fatalf("blocks %v %v", b1, b2)
+	}
+	if r := s.Apply(8, Command{ProducerIDs: &ProducerIDs{Node: 1, Count: 0}}); r.Code != ErrInvalidCommand {
+		t.Fatalf("empty block accepted: %+v", r)
+	}
+}

@@ -23,6 +23,11 @@ type State struct {
 	// LeaderBalanceSeq counts BalanceLeaders requests; leaders act when it
 	// changes.
 	LeaderBalanceSeq uint64 `json:"leader_balance_seq"`
+	// NextProducerID is the first producer id not yet handed to a node.
+	NextProducerID int64 `json:"next_producer_id"`
+	// ProducerIDBlocks is the block of producer ids each node hands out
+	// (InitProducerId), as [start, end).
+	ProducerIDBlocks map[uint64][2]int64 `json:"producer_id_blocks,omitempty"`
 	// NextShardID is the next shard id to hand to a new partition.
 	NextShardID uint64            `json:"next_shard_id"`
 	Topics      map[string]*Topic `json:"topics"`
@@ -103,6 +108,8 @@ func (s *State) Clone() *State {
 		Index:            s.Index,
 		ClusterID:        s.ClusterID,
 		LeaderBalanceSeq: s.LeaderBalanceSeq,
+		NextProducerID:   s.NextProducerID,
+		ProducerIDBlocks: maps.Clone(s.ProducerIDBlocks),
 		NextShardID:      s.NextShardID,
 		Topics:           make(map[string]*Topic, len(s.Topics)),
 		Nodes:            make(map[uint64]*Node, len(s.Nodes)),

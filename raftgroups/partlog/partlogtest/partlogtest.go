@@ -84,3 +84,14 @@ func SetCRC(b []byte) {
 	size := 12 + int(binary.BigEndian.Uint32(b[8:]))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:size], castagnoli))
 }
+
+// Idempotent is Values as sent by an idempotent producer: with producer
+// id, epoch and the first record's sequence number.
+func Idempotent(producerID int64, epoch int16, baseSequence int32, baseTimestamp int64, values ...[]byte) []byte {
+	b := Values(baseTimestamp, values...)
+	binary.BigEndian.PutUint64(b[43:], uint64(producerID))
+	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[53:], uint32(baseSequence))
+	SetCRC(b)
+	return b
+}
