@@ -156,6 +156,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		RTTMillisecond:           cfg.Raft.TickMillis,
 		PartitionSnapshotEntries: cfg.Raft.SnapshotEntries,
 		HeartbeatTicks:           cfg.Raft.HeartbeatTicks,
+		GroupShards:              cfg.Groups.Shards,
 		ElectionTicks:            cfg.Raft.ElectionTicks,
 		Self: meta.Node{
 			ID: cfg.NodeID, RaftAddr: n.addrs.Raft, QUICAddr: n.addrs.QUIC,
@@ -237,18 +238,17 @@ func (n *Node) registerGauges() {
 	n.metrics.RegisterCounter("produce_duplicate_batches_total", "Batches from idempotent producers recognised as resends and not written again, by this node's replicas.", func() float64 {
 		return float64(n.host.DuplicateBatches())
 	})
-	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 {
-		return float64(len(n.host.Replicas()))
-	})
-	n.metrics.RegisterGauge("partition_leaders", "Partition replicas this node leads.", func() float64 {
+	count := func(leading bool) float64 {
 		c := 0
 		for _, r := range n.host.Replicas() {
-			if r.Leader {
+			if !r.Group && (r.Leader || !leading) {
 				c++
 			}
 		}
 		return float64(c)
-	})
+	}
+	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 { return count(false) })
+	n.metrics.RegisterGauge("partition_leaders", "Partition replicas this node leads.", func() float64 { return count(true) })
 }
 
 func (n *Node) fail(err error) {

@@ -140,22 +140,34 @@ func setup(b *testing.B, tr sdk.Transport) (*sdk.Client, string) {
 }
 
 // BenchmarkProduce measures acknowledged (Raft-committed, fsynced) 1 KiB
-// records per second from one kgo producer into a 3-partition topic.
+// records per second from one kgo producer into a 3-partition topic, with
+// idempotence off and on (kgo's default: one request in flight per
+// partition, sequence checks in the partition).
 func BenchmarkProduce(b *testing.B) {
 	for _, tr := range []sdk.Transport{sdk.QUIC, sdk.TCP} {
-		b.Run(string(tr), func(b *testing.B) {
-			c, topic := setup(b, tr)
-			cl, err := c.NewKgo(producerOpts()...)
-			if err != nil {
-				b.Fatal(err)
+		for _, idem := range []bool{false, true} {
+			name := string(tr)
+			if idem {
+				name += "/idempotent"
 			}
-			defer cl.Close()
-			b.SetBytes(recordSize)
-			b.ResetTimer()
-			start := time.Now()
-			produceN(b, cl, topic, b.N)
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				c, topic := setup(b, tr)
+				opts := producerOpts()
+				if idem {
+					opts = []kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression())}
+				}
+				cl, err := c.NewKgo(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				b.SetBytes(recordSize)
+				b.ResetTimer()
+				start := time.Now()
+				produceN(b, cl, topic, b.N)
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			})
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -77,6 +78,9 @@ type Config struct {
 	// after a crash and the Raft log's size. 0 → 1000 (about 16 MiB of Raft
 	// log at 16 KiB produce batches).
 	PartitionSnapshotEntries uint64
+	// GroupShards is how many group shards hold consumer groups, fixed
+	// when the cluster forms. 0 → 4.
+	GroupShards int
 	// RetentionCheckInterval is how often led partitions are checked for
 	// segments past retention. 0 → 30 s.
 	RetentionCheckInterval time.Duration
@@ -101,6 +105,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ElectionTicks == 0 {
 		c.ElectionTicks = 5 * c.HeartbeatTicks
+	}
+	if c.GroupShards == 0 {
+		c.GroupShards = 4
 	}
 	if c.PartitionSnapshotEntries == 0 {
 		c.PartitionSnapshotEntries = 1000
@@ -139,7 +146,8 @@ type Host struct {
 	wg   sync.WaitGroup
 }
 
-// replica is a running partition replica on this node.
+// replica is a running shard replica on this node: a partition's or,
+// with groups set, a group shard's.
 type replica struct {
 	shardID uint64
 	topic   string
@@ -147,6 +155,7 @@ type replica struct {
 	session *client.Session
 	part    atomic.Pointer[fsm.Partition] // set by the state machine factory
 	logCfg  fsmLogConfig
+	groups  *fsm.GroupStore
 }
 
 type fsmLogConfig struct{ segmentBytes, segmentMs int64 }
@@ -519,9 +528,11 @@ func (p *Proposal) Wait(ctx context.Context) (int64, error) {
 	}
 }
 
-// ReplicaInfo describes a partition replica running on this node.
+// ReplicaInfo describes a shard replica running on this node.
 type ReplicaInfo struct {
-	ShardID   uint64 `json:"shard"`
+	ShardID uint64 `json:"shard"`
+	// Group marks a group shard's replica (Topic is empty then).
+	Group     bool   `json:"group,omitempty"`
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Leader    bool   `json:"leader"`
@@ -539,7 +550,7 @@ func (h *Host) Replicas() []ReplicaInfo {
 	h.mu.RLock()
 	out := make([]ReplicaInfo, 0, len(h.replicas))
 	for _, r := range h.replicas {
-		out = append(out, ReplicaInfo{ShardID: r.shardID, Topic: r.topic, Partition: r.index})
+		out = append(out, ReplicaInfo{ShardID: r.shardID, Topic: r.topic, Partition: r.index, Group: r.groups != nil})
 	}
 	h.mu.RUnlock()
 	for i := range out {
@@ -681,4 +692,60 @@ func (h *Host) DuplicateBatches() int64 {
 		}
 	}
 	return n
+}
+
+// GroupShardOf returns the group shard holding group, or nil before the
+// group shards exist.
+func (h *Host) GroupShardOf(group string) *meta.Partition { return h.Meta().GroupShardFor(group) }
+
+// GroupStore returns the state of the local replica of a group shard.
+func (h *Host) GroupStore(shardID uint64) (*fsm.GroupStore, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r, ok := h.replicas[shardID]
+	if !ok || r.groups == nil {
+		return nil, ErrUnknownShard
+	}
+	return r.groups, nil
+}
+
+// ProposeGroup commits a change to a group shard and waits until it is
+// applied here. Only the shard's leader (the coordinator) calls it.
+func (h *Host) ProposeGroup(ctx context.Context, shardID uint64, cmd fsm.GroupCommand) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("raftgroups: encode group command: %w", err)
+	}
+	if leader, _, ok := h.Leader(shardID); !ok || leader != h.cfg.NodeID {
+		return ErrNotLeader
+	}
+	h.mu.RLock()
+	r, ok := h.replicas[shardID]
+	h.mu.RUnlock()
+	if !ok {
+		return ErrUnknownShard
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	res, err := h.nh.SyncPropose(ctx, r.session, b)
+	if err != nil {
+		return fmt.Errorf("raftgroups: group shard %d: %w", shardID, mapErr(err))
+	}
+	_, err = fsm.DecodeResult(res.Value, res.Data)
+	return err
+}
+
+// SyncShard waits until the local replica has applied everything the
+// shard committed before the call (a ReadIndex): a new leader does this
+// before serving from its state.
+func (h *Host) SyncShard(ctx context.Context, shardID uint64) error {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := h.nh.SyncRead(rctx, shardID, nil); err != nil {
+		return fmt.Errorf("raftgroups: read shard %d: %w", shardID, mapErr(err))
+	}
+	return nil
 }

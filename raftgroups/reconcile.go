@@ -32,7 +32,8 @@ func (h *Host) reconcileLoop() {
 	}
 }
 
-// desiredReplica is a partition this node should hold a replica of.
+// desiredReplica is a shard this node should hold a replica of: a
+// partition of topic, or a group shard when topic is nil.
 type desiredReplica struct {
 	topic *meta.Topic
 	part  *meta.Partition
@@ -46,19 +47,19 @@ type desiredReplica struct {
 // (and deletes) those no longer assigned.
 func (h *Host) reconcile(ctx context.Context) {
 	st := h.Meta()
+	h.maybeCreateGroupShards(ctx, st)
 	desired := map[uint64]desiredReplica{}
+	for _, p := range st.GroupShards {
+		if p.Hosts(h.cfg.NodeID) {
+			desired[p.ShardID] = desiredReplica{part: p, founders: h.raftAddrs(st, p.Founders), founder: p.Bootstraps(h.cfg.NodeID)}
+		}
+	}
 	for _, t := range st.Topics {
 		for _, p := range t.Partitions {
 			if !p.Hosts(h.cfg.NodeID) {
 				continue
 			}
-			founders := map[uint64]string{}
-			for _, id := range p.Founders {
-				if n, ok := st.Nodes[id]; ok {
-					founders[id] = n.RaftAddr
-				}
-			}
-			desired[p.ShardID] = desiredReplica{topic: t, part: p, founders: founders,
+			desired[p.ShardID] = desiredReplica{topic: t, part: p, founders: h.raftAddrs(st, p.Founders),
 				founder: p.Bootstraps(h.cfg.NodeID)}
 		}
 	}
@@ -79,6 +80,14 @@ func (h *Host) reconcile(ctx context.Context) {
 		h.mu.RLock()
 		r, running := h.replicas[id]
 		h.mu.RUnlock()
+		if d.topic == nil {
+			if !running {
+				if err := h.startGroupReplica(d); err != nil {
+					h.log.Error().Err(err).Uint64("shard", id).Msg("could not start group shard replica; will retry")
+				}
+			}
+			continue
+		}
 		lc := h.logConfigFor(d.topic)
 		if running {
 			if r.logCfg != lc {
@@ -212,4 +221,69 @@ func (h *Host) removeOrphans(ctx context.Context, desired map[uint64]desiredRepl
 			h.log.Warn().Err(err).Uint64("shard", id).Msg("could not remove orphaned partition")
 		}
 	}
+}
+
+func (h *Host) raftAddrs(st *meta.State, ids []uint64) map[uint64]string {
+	out := map[uint64]string{}
+	for _, id := range ids {
+		if n, ok := st.Nodes[id]; ok {
+			out[id] = n.RaftAddr
+		}
+	}
+	return out
+}
+
+// startGroupReplica starts this node's replica of a group shard.
+func (h *Host) startGroupReplica(d desiredReplica) error {
+	shardID := d.part.ShardID
+	r := &replica{shardID: shardID, index: d.part.Index, session: h.nh.GetNoOPSession(shardID), groups: fsm.NewGroupStore()}
+	members := map[uint64]dragonboat.Target{}
+	join := false
+	switch {
+	case h.nh.HasNodeInfo(shardID, h.cfg.NodeID):
+	case d.founder:
+		for id, addr := range d.founders {
+			members[id] = addr
+		}
+	default:
+		join = true
+	}
+	h.mu.Lock()
+	h.replicas[shardID] = r
+	h.mu.Unlock()
+	create := func(uint64, uint64) sm.IStateMachine { return fsm.NewGroups(r.groups) }
+	if err := h.nh.StartReplica(members, join, create, h.shardConfig(shardID, 1000, !d.founder)); err != nil {
+		h.mu.Lock()
+		delete(h.replicas, shardID)
+		h.mu.Unlock()
+		return fmt.Errorf("start group shard %d: %w", shardID, err)
+	}
+	return nil
+}
+
+// maybeCreateGroupShards has the meta leader create the group shards once
+// the founding nodes (up to three) have registered, replicated on up to
+// three of them.
+func (h *Host) maybeCreateGroupShards(ctx context.Context, st *meta.State) {
+	if len(st.GroupShards) > 0 {
+		return
+	}
+	if leader, _, ok := h.Leader(meta.MetaShardID); !ok || leader != h.cfg.NodeID {
+		return
+	}
+	nodes := st.NodeIDs()
+	rf := min(3, len(h.cfg.InitialMembers))
+	if len(nodes) < rf || rf == 0 {
+		return
+	}
+	replicas, err := meta.PlaceReplicas(nodes, 0, h.cfg.GroupShards, rf, 0)
+	if err != nil {
+		h.log.Warn().Err(err).Msg("cannot place group shards yet")
+		return
+	}
+	if err := h.ProposeMeta(ctx, meta.Command{CreateGroupShards: &meta.CreateGroupShards{Replicas: replicas}}); err != nil {
+		h.log.Warn().Err(err).Msg("could not create the group shards; will retry")
+		return
+	}
+	h.log.Info().Int("shards", h.cfg.GroupShards).Int("replicas", rf).Msg("created the consumer group shards")
 }

@@ -67,6 +67,7 @@ type Config struct {
 	// can read and write every topic.
 	Insecure bool         `yaml:"insecure"`
 	Topics   TopicsConfig `yaml:"topics"`
+	Groups   GroupsConfig `yaml:"groups"`
 	Limits   LimitsConfig `yaml:"limits"`
 	Raft     RaftConfig   `yaml:"raft"`
 	Log      LogConfig    `yaml:"log"`
@@ -97,6 +98,14 @@ type TopicsConfig struct {
 	// RetentionCheckInterval is how often retention runs (Go duration,
 	// e.g. "30s"); empty means 30s.
 	RetentionCheckInterval string `yaml:"retention_check_interval"`
+}
+
+// GroupsConfig sets how consumer groups are kept.
+type GroupsConfig struct {
+	// Shards is how many Raft groups hold consumer groups and committed
+	// offsets (a group's shard is a hash of its id). Fixed when the
+	// cluster forms; later changes are ignored. 0 means 4.
+	Shards int `yaml:"shards"`
 }
 
 // LimitsConfig bounds what one client can make the node do.
@@ -289,6 +298,9 @@ func (c *Config) Validate() error {
 		if _, err := time.ParseDuration(c.Topics.RetentionCheckInterval); err != nil {
 			return fmt.Errorf("topics.retention_check_interval: %w", err)
 		}
+	}
+	if c.Groups.Shards < 0 || c.Groups.Shards > 256 {
+		return fmt.Errorf("groups.shards: %d is outside 1..256", c.Groups.Shards)
 	}
 	if c.Limits.MaxFrameBytes < 1<<20 {
 		return fmt.Errorf("limits.max_frame_bytes: %d is below 1 MiB, too small for Kafka clients", c.Limits.MaxFrameBytes)

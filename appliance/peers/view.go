@@ -310,6 +310,9 @@ func (v *View) Counts() (replicas, leaders map[uint64]int) {
 	defer v.mu.RUnlock()
 	replicas, leaders = map[uint64]int{}, map[uint64]int{}
 	for k, ri := range v.replicas {
+		if ri.Group {
+			continue
+		}
 		replicas[k.node]++
 		if ri.Leader {
 			leaders[k.node]++

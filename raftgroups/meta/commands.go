@@ -11,16 +11,24 @@ import (
 // one of its fields is set. Commands are JSON: metadata changes are rare and
 // small, and a readable log helps when debugging a cluster.
 type Command struct {
-	CreateTopic      *CreateTopic      `json:"create_topic,omitempty"`
-	DeleteTopic      *DeleteTopic      `json:"delete_topic,omitempty"`
-	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
-	AlterConfigs     *AlterConfigs     `json:"alter_configs,omitempty"`
-	RegisterNode     *Node             `json:"register_node,omitempty"`
-	InitCluster      *InitCluster      `json:"init_cluster,omitempty"`
-	Reassign         *Reassign         `json:"reassign,omitempty"`
-	ReplicaChange    *ReplicaChange    `json:"replica_change,omitempty"`
-	BalanceLeaders   *BalanceLeaders   `json:"balance_leaders,omitempty"`
-	ProducerIDs      *ProducerIDs      `json:"producer_ids,omitempty"`
+	CreateTopic       *CreateTopic       `json:"create_topic,omitempty"`
+	DeleteTopic       *DeleteTopic       `json:"delete_topic,omitempty"`
+	CreatePartitions  *CreatePartitions  `json:"create_partitions,omitempty"`
+	AlterConfigs      *AlterConfigs      `json:"alter_configs,omitempty"`
+	RegisterNode      *Node              `json:"register_node,omitempty"`
+	InitCluster       *InitCluster       `json:"init_cluster,omitempty"`
+	Reassign          *Reassign          `json:"reassign,omitempty"`
+	ReplicaChange     *ReplicaChange     `json:"replica_change,omitempty"`
+	BalanceLeaders    *BalanceLeaders    `json:"balance_leaders,omitempty"`
+	ProducerIDs       *ProducerIDs       `json:"producer_ids,omitempty"`
+	CreateGroupShards *CreateGroupShards `json:"create_group_shards,omitempty"`
+}
+
+// CreateGroupShards creates the group shards, one per entry of Replicas.
+// Only the first one applied takes effect: the count is fixed for the
+// cluster's life, since a group's shard is a hash of its id modulo it.
+type CreateGroupShards struct {
+	Replicas [][]uint64 `json:"replicas"`
 }
 
 // ProducerIDs gives Node a new block of Count producer ids, recorded in
@@ -214,6 +222,22 @@ func (s *State) Apply(index uint64, cmd Command) Result {
 		return s.reassign(cmd.Reassign)
 	case cmd.ReplicaChange != nil:
 		return s.replicaChange(cmd.ReplicaChange)
+	case cmd.CreateGroupShards != nil:
+		if len(s.GroupShards) > 0 {
+			return Result{Code: OK}
+		}
+		c := cmd.CreateGroupShards
+		if len(c.Replicas) == 0 || len(c.Replicas) > MaxGroupShards {
+			return Result{Code: ErrInvalidParts, Message: fmt.Sprintf("group shards: want 1 to %d, got %d", MaxGroupShards, len(c.Replicas))}
+		}
+		if msg := s.checkReplicas(c.Replicas); msg != "" {
+			return Result{Code: ErrInvalidReplicas, Message: msg}
+		}
+		for i, r := range c.Replicas {
+			s.GroupShards = append(s.GroupShards, &Partition{Index: int32(i), ShardID: FirstGroupShardID + uint64(i),
+				Replica: slices.Clone(r), Founders: slices.Clone(r)})
+		}
+		return Result{Code: OK}
 	case cmd.ProducerIDs != nil:
 		c := cmd.ProducerIDs
 		if c.Count < 1 || c.Count > MaxProducerIDBlock || c.Node == 0 {

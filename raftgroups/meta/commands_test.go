@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +246,31 @@ func TestProducerIDBlocks(t *testing.T) {
 	}
 	if r := s.Apply(8, Command{ProducerIDs: &ProducerIDs{Node: 1, Count: 0}}); r.Code != ErrInvalidCommand {
 		t.Fatalf("empty block accepted: %+v", r)
+	}
+}
+
+func TestGroupShards(t *testing.T) {
+	s := stateWithNodes(1, 2, 3)
+	if s.GroupShardFor("g") != nil {
+		t.Fatal("group shard before they exist")
+	}
+	reps, _ := PlaceReplicas([]uint64{1, 2, 3}, 0, 4, 3, 0)
+	if r := s.Apply(5, Command{CreateGroupShards: &CreateGroupShards{Replicas: reps}}); r.Code != OK {
+		t.Fatal(r)
+	}
+	// A second creation (a racing leader) changes nothing.
+	s.Apply(6, Command{CreateGroupShards: &CreateGroupShards{Replicas: reps[:1]}})
+	if len(s.GroupShards) != 4 || s.GroupShards[3].ShardID != FirstGroupShardID+3 {
+		t.Fatalf("group shards: %+v", s.GroupShards)
+	}
+	seen := map[uint64]bool{}
+	for i := range 100 {
+		seen[s.GroupShardFor(fmt.Sprintf("group-%d", i)).ShardID] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("100 groups landed on %d of 4 shards", len(seen))
+	}
+	if s.GroupShardFor("orders").ShardID != s.Clone().GroupShardFor("orders").ShardID {
+		t.Fatal("a group's shard changed across a clone")
 	}
 }

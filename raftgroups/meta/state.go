@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
@@ -32,6 +33,27 @@ type State struct {
 	NextShardID uint64            `json:"next_shard_id"`
 	Topics      map[string]*Topic `json:"topics"`
 	Nodes       map[uint64]*Node  `json:"nodes"`
+	// GroupShards hold consumer groups and their committed offsets; a
+	// group lives on GroupShards[GroupShardIndex(group, len)]. Created once
+	// when the cluster forms, never resized.
+	GroupShards []*Partition `json:"group_shards,omitempty"`
+}
+
+// FirstGroupShardID is the shard id of the first group shard.
+const FirstGroupShardID uint64 = 2
+
+// MaxGroupShards bounds the group shard count (ids stay below partitions').
+const MaxGroupShards = 256
+
+// GroupShardFor returns the group shard that holds group, or nil before
+// the group shards exist.
+func (s *State) GroupShardFor(group string) *Partition {
+	if len(s.GroupShards) == 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(group))
+	return s.GroupShards[h.Sum32()%uint32(len(s.GroupShards))]
 }
 
 // Topic is a named, partitioned log.
@@ -110,6 +132,7 @@ func (s *State) Clone() *State {
 		LeaderBalanceSeq: s.LeaderBalanceSeq,
 		NextProducerID:   s.NextProducerID,
 		ProducerIDBlocks: maps.Clone(s.ProducerIDBlocks),
+		GroupShards:      clonePartitions(s.GroupShards),
 		NextShardID:      s.NextShardID,
 		Topics:           make(map[string]*Topic, len(s.Topics)),
 		Nodes:            make(map[uint64]*Node, len(s.Nodes)),
@@ -127,17 +150,25 @@ func (s *State) Clone() *State {
 func (t *Topic) clone() *Topic {
 	c := *t
 	c.Configs = maps.Clone(t.Configs)
-	c.Partitions = make([]*Partition, len(t.Partitions))
-	for i, p := range t.Partitions {
+	c.Partitions = clonePartitions(t.Partitions)
+	return &c
+}
+
+func clonePartitions(ps []*Partition) []*Partition {
+	if ps == nil {
+		return nil
+	}
+	out := make([]*Partition, len(ps))
+	for i, p := range ps {
 		pp := *p
 		pp.Replica = slices.Clone(p.Replica)
 		pp.Founders = slices.Clone(p.Founders)
 		pp.Departed = slices.Clone(p.Departed)
 		pp.Target = slices.Clone(p.Target)
 		pp.Learners = slices.Clone(p.Learners)
-		c.Partitions[i] = &pp
+		out[i] = &pp
 	}
-	return &c
+	return out
 }
 
 // TopicNames returns the topic names in sorted order.
