@@ -192,7 +192,8 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 
 	sctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.broker.Run(sctx) }()
 	go n.watchMeta(sctx.Done())
 	go n.maintainControllers(sctx.Done())
 	go func() { defer n.wg.Done(); n.view.Run(sctx) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddybroker/eddy/appliance/groups"
 	"github.com/eddybroker/eddy/appliance/status"
 	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/transport"
@@ -27,6 +28,9 @@ type Config struct {
 	DefaultPartitions int32
 	// DefaultReplicationFactor likewise (default.replication.factor).
 	DefaultReplicationFactor int16
+	// Groups tunes the group coordinators (session timeout bounds, the
+	// initial rebalance delay).
+	Groups groups.Config
 	// View says which nodes are alive and which replicas are in sync;
 	// nil means a node alone: everything it hosts is alive and in sync.
 	View    ClusterView
@@ -70,7 +74,13 @@ type Broker struct {
 
 	// inflight counts produce requests proposed but not yet answered.
 	inflight atomic.Int64
+	// coords are the group coordinators of the group shards this node leads.
+	coords *coordinators
 }
+
+// Run serves the group coordinators of the group shards this node leads
+// until ctx ends; the node runs it for the broker's life.
+func (b *Broker) Run(ctx context.Context) { b.coords.run(ctx) }
 
 // WaitProduces waits until every produce request already proposed has
 // been answered, or ctx ends. A stopping node calls it after handing off
@@ -102,7 +112,9 @@ func New(host *raftgroups.Host, cfg Config) *Broker {
 	if cfg.View == nil {
 		cfg.View = soloView{}
 	}
-	return &Broker{cfg: cfg, host: host, log: cfg.Logger, m: cfg.Metrics}
+	b := &Broker{cfg: cfg, host: host, log: cfg.Logger, m: cfg.Metrics}
+	b.coords = newCoordinators(b, cfg.Groups)
+	return b
 }
 
 // versionRange is the span of versions eddy serves for one API key.
@@ -120,6 +132,15 @@ var supported = map[int16]versionRange{
 	18: {0, 5},  // ApiVersions
 	19: {0, 7},  // CreateTopics
 	20: {0, 6},  // DeleteTopics
+	8:  {0, 9},  // OffsetCommit
+	9:  {0, 9},  // OffsetFetch
+	10: {0, 4},  // FindCoordinator
+	11: {0, 9},  // JoinGroup
+	12: {0, 4},  // Heartbeat
+	13: {0, 5},  // LeaveGroup
+	14: {0, 5},  // SyncGroup
+	15: {0, 5},  // DescribeGroups
+	16: {0, 4},  // ListGroups
 	21: {0, 2},  // DeleteRecords
 	22: {0, 4},  // InitProducerId
 	23: {0, 4},  // OffsetForLeaderEpoch
@@ -127,6 +148,8 @@ var supported = map[int16]versionRange{
 	33: {0, 2},  // AlterConfigs
 	37: {0, 3},  // CreatePartitions
 	44: {0, 1},  // IncrementalAlterConfigs
+	42: {0, 2},  // DeleteGroups
+	47: {0, 0},  // OffsetDelete
 	60: {0, 2},  // DescribeCluster
 }
 
@@ -211,6 +234,28 @@ func (b *Broker) handle(ctx context.Context, rc *reqCtx, req kmsg.Request) kmsg.
 		return b.handleDescribeCluster(rc, r)
 	case *kmsg.InitProducerIDRequest:
 		return b.handleInitProducerID(ctx, rc, r)
+	case *kmsg.FindCoordinatorRequest:
+		return b.handleFindCoordinator(rc, r)
+	case *kmsg.JoinGroupRequest:
+		return b.handleJoinGroup(ctx, rc, r)
+	case *kmsg.SyncGroupRequest:
+		return b.handleSyncGroup(ctx, rc, r)
+	case *kmsg.HeartbeatRequest:
+		return b.handleHeartbeat(ctx, rc, r)
+	case *kmsg.LeaveGroupRequest:
+		return b.handleLeaveGroup(ctx, rc, r)
+	case *kmsg.OffsetCommitRequest:
+		return b.handleOffsetCommit(ctx, rc, r)
+	case *kmsg.OffsetFetchRequest:
+		return b.handleOffsetFetch(rc, r)
+	case *kmsg.OffsetDeleteRequest:
+		return b.handleOffsetDelete(ctx, rc, r)
+	case *kmsg.DescribeGroupsRequest:
+		return b.handleDescribeGroups(rc, r)
+	case *kmsg.ListGroupsRequest:
+		return b.handleListGroups(rc, r)
+	case *kmsg.DeleteGroupsRequest:
+		return b.handleDeleteGroups(ctx, rc, r)
 	}
 	// supported and this switch must list the same keys.
 	panic(fmt.Sprintf("broker: no handler for supported API %d", req.Key()))

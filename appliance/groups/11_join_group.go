@@ -25,8 +25,9 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	unlock := func() {}
 	if req.Version >= 5 && req.InstanceID != nil && req.MemberID == "" {
 		// A static member coming back under a new member id may take over
-		// its instance without a rebalance, which must be persisted before
-		// it is answered: after a failover the old id would be fenced.
+		// its instance without a rebalance. That must be persisted before
+		// it is answered, or a coordinator after a failover would not know
+		// the new id.
 		u, err := c.lockGroup(ctx, req.Group)
 		if err != nil {
 			joinError(req.MemberID, c.abandonCode(err)).fill(resp)

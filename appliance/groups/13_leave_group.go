@@ -78,6 +78,7 @@ func (c *Coordinator) leave(g *group, lm kmsg.LeaveGroupRequestMember) int16 {
 	} else if _, ok := g.pending[id]; ok {
 		delete(g.pending, id)
 		c.tryCompleteJoin(g)
+		c.maybeForget(g)
 		return 0
 	}
 	m := g.members[id]

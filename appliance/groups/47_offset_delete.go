@@ -77,11 +77,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	for _, tp := range del {
 		delete(g.offsets, tp)
 	}
-	if c.groups[req.Group] == g && g.state == stateEmpty && g.generation == 0 && len(g.offsets) == 0 && len(g.pending) == 0 {
-		// A group that only ever held simple commits has no persisted
-		// metadata; without offsets it no longer exists anywhere.
-		delete(c.groups, req.Group)
-	}
+	c.maybeForget(g)
 	c.mu.Unlock()
 	return resp
 }

@@ -55,6 +55,11 @@ type ClientInfo struct {
 // safe for concurrent use. JoinGroup and SyncGroup park until their
 // barrier completes, ctx ends or the coordinator closes; the other
 // handlers wait at most for the Store.
+//
+// Responses are the caller's, but their byte slices (protocol metadata,
+// assignments) are shared with the coordinator's state: encode them, do
+// not modify them. Byte slices of requests are copied, so the caller may
+// reuse its buffers once a handler returns.
 type Coordinator struct {
 	store Store
 	cfg   Config
@@ -329,4 +334,15 @@ func (c *Coordinator) saveEmptyLater(name string) {
 				Msg("could not persist empty group; its last generation stays persisted")
 		}
 	}()
+}
+
+// maybeForget drops a group that exists nowhere but in memory: Empty,
+// never through a rebalance (so never persisted), without offsets or
+// reserved member ids. Such groups are left by simple commits whose
+// offsets were deleted and by MEMBER_ID_REQUIRED ids never used.
+func (c *Coordinator) maybeForget(g *group) {
+	if c.groups[g.name] == g && g.state == stateEmpty && g.generation == 0 &&
+		len(g.members) == 0 && len(g.offsets) == 0 && len(g.pending) == 0 {
+		delete(c.groups, g.name)
+	}
 }

@@ -29,7 +29,9 @@ func (r joinResult) fill(resp *kmsg.JoinGroupResponse) {
 	resp.ErrorCode = r.code
 	resp.MemberID = r.memberID
 	resp.Generation = r.generation
-	resp.ProtocolType = r.protocolType
+	if resp.Version >= 7 {
+		resp.ProtocolType = r.protocolType
+	}
 	resp.Protocol = r.protocol
 	resp.LeaderID = r.leader
 	resp.SkipAssignment = r.skip && resp.Version >= 9

@@ -18,7 +18,8 @@ import (
 type Store interface {
 	// SaveGroup upserts the persisted form of a group: after each completed
 	// rebalance, when a static member takes over an instance id, and when
-	// the group becomes Empty.
+	// the group becomes Empty. Its byte slices are shared with the
+	// coordinator and must not be modified.
 	SaveGroup(ctx context.Context, g Group) error
 	// DeleteGroup removes a group's metadata and all its offsets.
 	DeleteGroup(ctx context.Context, group string) error

@@ -112,6 +112,7 @@ func (c *Coordinator) fire(e timerEntry, now time.Time) {
 			delete(g.pending, e.member)
 			c.log.Debug().Str("group", g.name).Str("member", e.member).Msg("pending member id expired")
 			c.tryCompleteJoin(g)
+			c.maybeForget(g)
 			return
 		}
 		m := g.members[e.member]

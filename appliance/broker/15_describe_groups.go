@@ -1,0 +1,52 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeGroups (15), ListGroups (16) and DeleteGroups (42). Each group
+// is answered by its coordinator; ListGroups lists the groups this node
+// coordinates (clients ask every broker, as with Kafka).
+
+func (b *Broker) handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, name := range req.Groups {
+		if c, _ := b.coords.get(name); c != nil {
+			resp.Groups = append(resp.Groups, c.DescribeGroup(name))
+			continue
+		}
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group, g.ErrorCode = name, kerr.NotCoordinator.Code
+		b.countError(rc, g.ErrorCode)
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp
+}
+
+func (b *Broker) handleListGroups(_ *reqCtx, req *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	resp.Groups = []kmsg.ListGroupsResponseGroup{}
+	for _, c := range b.coords.all() {
+		resp.Groups = append(resp.Groups, c.ListGroups(req.StatesFilter, req.TypesFilter)...)
+	}
+	return resp
+}
+
+func (b *Broker) handleDeleteGroups(ctx context.Context, rc *reqCtx, req *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, name := range req.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = name
+		if c, _ := b.coords.get(name); c != nil {
+			g.ErrorCode = c.DeleteGroup(ctx, name)
+		} else {
+			g.ErrorCode = kerr.NotCoordinator.Code
+		}
+		b.countError(rc, g.ErrorCode)
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp
+}
