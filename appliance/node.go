@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddybroker/eddy/appliance/adminapi"
 	"github.com/eddybroker/eddy/appliance/broker"
+	"github.com/eddybroker/eddy/appliance/groups"
 	"github.com/eddybroker/eddy/appliance/nodecfg"
 	"github.com/eddybroker/eddy/appliance/peers"
 	"github.com/eddybroker/eddy/appliance/status"
@@ -179,7 +180,13 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	n.viewRef.Store(n.view)
 	n.host.SetCatchUp(n.view.CaughtUp)
 	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log}).Register(n.adminMux)
+	minSession, maxSession, initialDelay := cfg.Groups.GroupTimeouts()
 	n.broker = broker.New(n.host, broker.Config{
+		Groups: groups.Config{
+			MinSessionTimeout:     minSession,
+			MaxSessionTimeout:     maxSession,
+			InitialRebalanceDelay: initialDelay,
+		},
 		View:                     n.view,
 		AutoCreateTopics:         *cfg.Topics.AutoCreate,
 		DefaultPartitions:        cfg.Topics.DefaultPartitions,

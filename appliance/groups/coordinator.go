@@ -37,7 +37,7 @@ type Config struct {
 	// InitialRebalanceDelay is how long the first rebalance of an Empty
 	// group waits for more members (group.initial.rebalance.delay.ms,
 	// default 3s); it is extended while members keep arriving, up to the
-	// rebalance timeout.
+	// rebalance timeout. A negative value means no delay.
 	InitialRebalanceDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
@@ -91,8 +91,11 @@ func New(store Store, snap Snapshot, cfg Config) *Coordinator {
 	if cfg.MaxSessionTimeout <= 0 {
 		cfg.MaxSessionTimeout = defaultMaxSessionTimeout
 	}
-	if cfg.InitialRebalanceDelay <= 0 {
+	switch {
+	case cfg.InitialRebalanceDelay == 0:
 		cfg.InitialRebalanceDelay = defaultInitialRebalanceDelay
+	case cfg.InitialRebalanceDelay < 0:
+		cfg.InitialRebalanceDelay = 0
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

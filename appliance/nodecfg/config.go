@@ -106,6 +106,30 @@ type GroupsConfig struct {
 	// offsets (a group's shard is a hash of its id). Fixed when the
 	// cluster forms; later changes are ignored. 0 means 4.
 	Shards int `yaml:"shards"`
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// consumer may ask for (Go durations; empty means Kafka's 6s and 30m).
+	// A member silent for its session timeout is removed and its
+	// partitions move to the others.
+	MinSessionTimeout string `yaml:"min_session_timeout"`
+	MaxSessionTimeout string `yaml:"max_session_timeout"`
+	// InitialRebalanceDelay is how long the first rebalance of an empty
+	// group waits for more members to arrive, so a fleet starting together
+	// lands in one generation (Go duration; empty means 3s, "0s" none).
+	InitialRebalanceDelay string `yaml:"initial_rebalance_delay"`
+}
+
+// GroupTimeouts returns the parsed session bounds and initial rebalance
+// delay; zero means the default, and a delay of "0s" is returned as -1.
+func (g GroupsConfig) GroupTimeouts() (minSession, maxSession, initialDelay time.Duration) {
+	minSession, _ = time.ParseDuration(g.MinSessionTimeout)
+	maxSession, _ = time.ParseDuration(g.MaxSessionTimeout)
+	if g.InitialRebalanceDelay != "" {
+		initialDelay, _ = time.ParseDuration(g.InitialRebalanceDelay)
+		if initialDelay == 0 {
+			initialDelay = -1
+		}
+	}
+	return minSession, maxSession, initialDelay
 }
 
 // LimitsConfig bounds what one client can make the node do.
@@ -301,6 +325,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Groups.Shards < 0 || c.Groups.Shards > 256 {
 		return fmt.Errorf("groups.shards: %d is outside 1..256", c.Groups.Shards)
+	}
+	for _, d := range []struct{ key, val string }{
+		{"groups.min_session_timeout", c.Groups.MinSessionTimeout},
+		{"groups.max_session_timeout", c.Groups.MaxSessionTimeout},
+		{"groups.initial_rebalance_delay", c.Groups.InitialRebalanceDelay},
+	} {
+		if d.val == "" {
+			continue
+		}
+		if v, err := time.ParseDuration(d.val); err != nil || v < 0 {
+			return fmt.Errorf("%s: %q is not a duration such as 6s or 1m", d.key, d.val)
+		}
+	}
+	if minS, maxS, _ := c.Groups.GroupTimeouts(); minS > 0 && maxS > 0 && minS > maxS {
+		return fmt.Errorf("groups.min_session_timeout %s is above groups.max_session_timeout %s", minS, maxS)
 	}
 	if c.Limits.MaxFrameBytes < 1<<20 {
 		return fmt.Errorf("limits.max_frame_bytes: %d is below 1 MiB, too small for Kafka clients", c.Limits.MaxFrameBytes)
