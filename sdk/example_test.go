@@ -70,3 +70,47 @@ func ExampleClient_Kgo() {
 	<-done
 	// Output: acknowledged at offset 0
 }
+
+// Join a consumer group: the group's members share the topic's
+// partitions, and each record's offset is committed once the callback
+// has returned for it, so a restarted member carries on where the group
+// stopped.
+func ExampleClient_NewGroupConsumer() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := sdk.Dial(ctx, sdk.WithBrokers(brokerAddr), sdk.WithCAFile(caFile))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	err = client.Produce(ctx,
+		&kgo.Record{Topic: "clicks", Key: []byte("home"), Value: []byte("click 1")},
+		&kgo.Record{Topic: "clicks", Key: []byte("home"), Value: []byte("click 2")},
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	consumer, err := client.NewGroupConsumer("click-counter", []string{"clicks"},
+		sdk.StartFromBeginning(), // where a new group starts; later runs resume from its commits
+		sdk.WithAssignors(sdk.CooperativeSticky),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer consumer.Close() // leaves the group, committing what was processed
+	seen := 0
+	err = consumer.Run(ctx, func(r *kgo.Record) error {
+		fmt.Printf("%s: %s\n", r.Key, r.Value)
+		if seen++; seen == 2 {
+			return sdk.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// home: click 1
+	// home: click 2
+}

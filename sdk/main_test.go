@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		DataDir: dir,
 		Listen:  nodecfg.Addresses{QUIC: "127.0.0.1:0", Kafka: "127.0.0.1:0", Admin: "127.0.0.1:0", Raft: "127.0.0.1:0"},
 		Raft:    nodecfg.RaftConfig{TickMillis: 10},
+		Groups:  nodecfg.GroupsConfig{InitialRebalanceDelay: "100ms"},
 	}, zerolog.Nop())
 	cancel()
 	if err != nil {

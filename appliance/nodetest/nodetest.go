@@ -54,6 +54,8 @@ func baseConfig(t testing.TB) nodecfg.Config {
 			QUIC: "127.0.0.1:0", Kafka: "127.0.0.1:0", Admin: "127.0.0.1:0", Raft: "127.0.0.1:0",
 		},
 		Raft: nodecfg.RaftConfig{TickMillis: 10},
+		// Members of a test group start within milliseconds of each other.
+		Groups: nodecfg.GroupsConfig{InitialRebalanceDelay: "100ms"},
 	}
 }
 
