@@ -113,7 +113,9 @@ func WithInstanceID(id string) GroupOption {
 
 // WithSessionTimeout sets how long the coordinator waits without a
 // heartbeat before it removes the member and moves its partitions.
-// Default: 45 s, as in Kafka. The broker accepts 1 s to 5 min.
+// Default: 45 s, as in Kafka; the broker accepts 6 s to 30 min unless its
+// groups config says otherwise. Heartbeats are sent every sixth of it (at
+// most every 3 s), so the other members hear of a rebalance promptly.
 func WithSessionTimeout(d time.Duration) GroupOption {
 	return func(o *groupOptions) { o.sessionTimeout = d }
 }
@@ -209,7 +211,10 @@ func (c *Client) NewGroupConsumer(group string, topics []string, opts ...GroupOp
 		kopts = append(kopts, kgo.InstanceID(o.instanceID))
 	}
 	if o.sessionTimeout > 0 {
-		kopts = append(kopts, kgo.SessionTimeout(o.sessionTimeout))
+		// Members learn of a rebalance from their heartbeats: a short
+		// session wants them frequent, or the survivors of a failure
+		// notice late.
+		kopts = append(kopts, kgo.SessionTimeout(o.sessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, o.sessionTimeout/6)))
 	}
 	cl, err := c.NewKgo(append(kopts, o.kgoOpts...)...)
 	if err != nil {
