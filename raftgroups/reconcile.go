@@ -47,7 +47,11 @@ type desiredReplica struct {
 // (and deletes) those no longer assigned.
 func (h *Host) reconcile(ctx context.Context) {
 	st := h.Meta()
-	h.maybeCreateGroupShards(ctx, st)
+	if h.maybeCreateGroupShards(ctx, st) {
+		// The change was announced while this pass ran, so no later pass
+		// is due for it: start the new shards now.
+		st = h.Meta()
+	}
 	desired := map[uint64]desiredReplica{}
 	for _, p := range st.GroupShards {
 		if p.Hosts(h.cfg.NodeID) {
@@ -263,27 +267,28 @@ func (h *Host) startGroupReplica(d desiredReplica) error {
 
 // maybeCreateGroupShards has the meta leader create the group shards once
 // the founding nodes (up to three) have registered, replicated on up to
-// three of them.
-func (h *Host) maybeCreateGroupShards(ctx context.Context, st *meta.State) {
+// three of them. It reports whether it created them.
+func (h *Host) maybeCreateGroupShards(ctx context.Context, st *meta.State) bool {
 	if len(st.GroupShards) > 0 {
-		return
+		return false
 	}
 	if leader, _, ok := h.Leader(meta.MetaShardID); !ok || leader != h.cfg.NodeID {
-		return
+		return false
 	}
 	nodes := st.NodeIDs()
 	rf := min(3, len(h.cfg.InitialMembers))
 	if len(nodes) < rf || rf == 0 {
-		return
+		return false
 	}
 	replicas, err := meta.PlaceReplicas(nodes, 0, h.cfg.GroupShards, rf, 0)
 	if err != nil {
 		h.log.Warn().Err(err).Msg("cannot place group shards yet")
-		return
+		return false
 	}
 	if err := h.ProposeMeta(ctx, meta.Command{CreateGroupShards: &meta.CreateGroupShards{Replicas: replicas}}); err != nil {
 		h.log.Warn().Err(err).Msg("could not create the group shards; will retry")
-		return
+		return false
 	}
 	h.log.Info().Int("shards", h.cfg.GroupShards).Int("replicas", rf).Msg("created the consumer group shards")
+	return true
 }

@@ -16,11 +16,15 @@ import (
 // Client is a connection to an eddy cluster. It is safe for concurrent
 // use; Close releases it.
 type Client struct {
-	opts   options
-	base   []kgo.Opt // connection options shared by every kgo client made here
-	kgo    *kgo.Client
-	admin  *kadm.Client
-	dialer *transport.QUICDialer
+	opts  options
+	base  []kgo.Opt // connection options shared by every kgo client made here
+	kgo   *kgo.Client
+	admin *kadm.Client
+	// adminKgo carries the admin requests: unlike kgo, it never asks
+	// brokers to create the topics its metadata requests name, so that
+	// describing a mistyped topic does not create it.
+	adminKgo *kgo.Client
+	dialer   *transport.QUICDialer
 }
 
 // Dial connects to the cluster and checks that a broker answers.
@@ -43,7 +47,12 @@ func Dial(ctx context.Context, opts ...Option) (*Client, error) {
 		c.closeDialer()
 		return nil, fmt.Errorf("sdk: %w", err)
 	}
-	c.admin = kadm.NewClient(c.kgo)
+	c.adminKgo, err = kgo.NewClient(append(append([]kgo.Opt{}, base...), o.kgoOpts...)...)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("sdk: %w", err)
+	}
+	c.admin = kadm.NewClient(c.adminKgo)
 	if err := c.kgo.Ping(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("sdk: no broker answered at %v over %s: %w", o.brokers, o.transport, err)
@@ -119,14 +128,19 @@ func (c *Client) NewKgo(opts ...kgo.Opt) (*kgo.Client, error) {
 // here do not cover. Do not close it; Close the Client.
 func (c *Client) Kgo() *kgo.Client { return c.kgo }
 
-// Admin returns a kadm admin client (topics, configs, offsets) over the
-// same connections.
+// Admin returns a kadm admin client (topics, configs, offsets, groups).
+// It reaches the brokers the same way, but unlike Kgo it never has a
+// topic created by naming it: describing a missing topic reports it
+// missing.
 func (c *Client) Admin() *kadm.Client { return c.admin }
 
 // Close closes the client and its connections.
 func (c *Client) Close() {
 	if c.kgo != nil {
 		c.kgo.Close()
+	}
+	if c.adminKgo != nil {
+		c.adminKgo.Close()
 	}
 	c.closeDialer()
 }

@@ -73,6 +73,7 @@ type groupOptions struct {
 	sessionTimeout time.Duration
 	onAssigned     func(map[string][]int32)
 	onRevoked      func(map[string][]int32)
+	onError        func(error)
 	kgoOpts        []kgo.Opt
 }
 
@@ -131,6 +132,14 @@ func OnAssigned(fn func(map[string][]int32)) GroupOption {
 // from them were processed and, in the automatic mode, committed.
 func OnRevoked(fn func(map[string][]int32)) GroupOption {
 	return func(o *groupOptions) { o.onRevoked = fn }
+}
+
+// OnError calls fn with each error the consumer recovers from by itself
+// (a broker unreachable, a coordinator moving, a rebalance failing): the
+// client retries, and Run carries on. Errors it cannot recover from end
+// Run instead.
+func OnError(fn func(error)) GroupOption {
+	return func(o *groupOptions) { o.onError = fn }
 }
 
 // WithGroupKgoOptions passes options to the consumer's kgo client, after
@@ -279,7 +288,7 @@ func (g *GroupConsumer) Run(ctx context.Context, fn func(*kgo.Record) error) err
 			g.cl.AllowRebalance()
 			return nil
 		}
-		err := fetchError(fetches)
+		err := g.fetchError(fetches)
 		if err == nil {
 			err = g.process(fetches, fn)
 		}
@@ -308,21 +317,41 @@ func (g *GroupConsumer) process(fetches kgo.Fetches, fn func(*kgo.Record) error)
 	return nil
 }
 
-// fetchError returns the first error of a poll that the client does not
-// recover from by itself.
-func fetchError(fetches kgo.Fetches) error {
+// fetchError returns the first error of a poll that retrying cannot
+// cure; the others kgo retries by itself, and OnError hears of them.
+func (g *GroupConsumer) fetchError(fetches kgo.Fetches) error {
 	var first error
 	fetches.EachError(func(t string, p int32, err error) {
-		if first != nil || errors.Is(err, context.Canceled) || kerr.IsRetriable(err) {
+		if errors.Is(err, context.Canceled) || first != nil {
 			return
 		}
-		if t == "" {
-			first = fmt.Errorf("sdk: %w", err)
-			return
+		if t != "" {
+			err = fmt.Errorf("sdk: consume %s/%d: %w", t, p, err)
+		} else {
+			err = fmt.Errorf("sdk: group %s: %w", g.group, err)
 		}
-		first = fmt.Errorf("sdk: consume %s/%d: %w", t, p, err)
+		if fatalGroupError(err) {
+			first = err
+		} else if g.opts.onError != nil {
+			g.opts.onError(err)
+		}
 	})
 	return first
+}
+
+// fatalGroupError reports errors no retry cures: the member is not
+// allowed in, or its configuration does not fit the group.
+func fatalGroupError(err error) bool {
+	for _, fatal := range []error{
+		kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.InvalidGroupID, kerr.InconsistentGroupProtocol, kerr.GroupMaxSizeReached,
+		kerr.FencedInstanceID, kerr.UnsupportedVersion, kerr.InvalidSessionTimeout,
+	} {
+		if errors.Is(err, fatal) {
+			return true
+		}
+	}
+	return false
 }
 
 // Commit commits, for each record's partition, the offset after the

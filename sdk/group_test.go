@@ -251,3 +251,23 @@ func TestGroupConsumerErrors(t *testing.T) {
 		t.Fatalf("Run returned %v, want the callback's error", err)
 	}
 }
+
+// Admin requests name topics without creating them, even though the
+// producer side of the client creates topics on first use.
+func TestAdminDoesNotCreateTopics(t *testing.T) {
+	c := dialTest(t)
+	ctx := context.Background()
+	if _, err := c.Admin().ListTopics(ctx, "never-created"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin().ListEndOffsets(ctx, "never-created"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.Admin().ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Has("never-created") {
+		t.Fatal("describing a missing topic created it")
+	}
+}

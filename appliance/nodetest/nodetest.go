@@ -168,6 +168,21 @@ func StartCluster(t testing.TB, n int, opts ...Option) []*Node {
 	return nodes
 }
 
+// StartAll starts stopped nodes again, concurrently: after a full
+// cluster stop no node can start alone, as each waits for a quorum.
+func StartAll(t testing.TB, nodes ...*Node) {
+	t.Helper()
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() { errs <- n.tryStart() }()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Join starts node id and has it join the cluster of via (through via's
 // admin API, as `eddy serve --join` does).
 func Join(t testing.TB, via *Node, id uint64, opts ...Option) *Node {

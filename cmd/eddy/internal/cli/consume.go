@@ -156,7 +156,8 @@ func consumeGroup(cmd *cobra.Command, g *globals, topic, group string, o groupCo
 			}
 		}
 	}
-	opts = append(opts, sdk.OnAssigned(report("assigned")), sdk.OnRevoked(report("revoked")))
+	opts = append(opts, sdk.OnAssigned(report("assigned")), sdk.OnRevoked(report("revoked")),
+		sdk.OnError(func(err error) { fmt.Fprintf(errOut, "%v (retrying)\n", err) }))
 
 	ctx := cmd.Context()
 	c, err := g.dial(ctx)
