@@ -9,7 +9,7 @@ FUZZ_SHORT ?= 5s
 FUZZ_LONG ?= 2m
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help build run test test-unit fuzz-short fuzz check deps bench cluster-test clean
+.PHONY: help build run test test-unit fuzz-short fuzz check deps bench cluster-test group-test clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ cluster-test: ## three eddy processes from firmware-config/examples/three-node: 
 	@mkdir -p bench/results
 	set -o pipefail; EDDY_CLUSTER_ROUNDS=10 $(GO) test -count=1 -run 'TestClusterProcesses' -v -timeout 20m ./cmd/eddy/ 2>&1 \
 	  | tee bench/results/cluster-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
+
+group-test: ## eddy consume --group processes over QUIC and TCP: 7 member kills, rebalance times
+	@mkdir -p bench/results
+	set -o pipefail; EDDY_GROUP_ROUNDS=7 $(GO) test -count=1 -run 'TestGroupConsumerProcesses' -v -timeout 20m ./cmd/eddy/ 2>&1 \
+	  | tee bench/results/group-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
 
 bench: ## single-node produce/consume throughput over QUIC and TCP (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
