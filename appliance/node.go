@@ -255,6 +255,15 @@ func (n *Node) registerGauges() {
 		}
 		return float64(c)
 	}
+	n.metrics.RegisterGauge("group_coordinator_shards", "Consumer group shards this node leads, and so coordinates.", func() float64 {
+		return float64(n.broker.GroupStats().Shards)
+	})
+	n.metrics.RegisterGauge("consumer_groups", "Consumer groups coordinated by this node.", func() float64 {
+		return float64(n.broker.GroupStats().Groups)
+	})
+	n.metrics.RegisterGauge("consumer_group_members", "Members of the consumer groups coordinated by this node.", func() float64 {
+		return float64(n.broker.GroupStats().Members)
+	})
 	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 { return count(false) })
 	n.metrics.RegisterGauge("partition_leaders", "Partition replicas this node leads.", func() float64 { return count(true) })
 }

@@ -176,3 +176,24 @@ func clientInfo(rc *reqCtx) groups.ClientInfo {
 	}
 	return groups.ClientInfo{ClientID: rc.hdr.clientID, Host: "/" + host}
 }
+
+// GroupStats counts what this node coordinates: group shards led, groups
+// (not Dead) and their members.
+type GroupStats struct {
+	Shards, Groups, Members int
+}
+
+// GroupStats reports the consumer groups this node coordinates now.
+func (b *Broker) GroupStats() GroupStats {
+	var s GroupStats
+	for _, c := range b.coords.all() {
+		s.Shards++
+		for _, name := range c.Groups() {
+			if g, ok := c.Group(name); ok {
+				s.Groups++
+				s.Members += len(g.Members)
+			}
+		}
+	}
+	return s
+}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -160,6 +162,18 @@ func TestKcatAndKgoShareGroup(t *testing.T) {
 		}
 		return owned == 6
 	})
+
+	resp, err := http.Get("http://" + n.Addrs().Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"eddy_consumer_groups 1", "eddy_consumer_group_members 2", "eddy_group_coordinator_shards 4"} {
+		if !bytes.Contains(body, []byte(want+"\n")) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 
 	var recs []*kgo.Record
 	for i := range total {
