@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,10 +91,11 @@ func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any)
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("admin %s %s: %s: %s", method, path, resp.Status, e.Error)
+		aerr := &AdminError{Method: method, Path: path, Status: resp.Status, StatusCode: resp.StatusCode}
+		if json.Unmarshal(data, &e) == nil {
+			aerr.Message = e.Error
 		}
-		return fmt.Errorf("admin %s %s: %s", method, path, resp.Status)
+		return aerr
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -102,6 +104,25 @@ func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any)
 	}
 	return nil
 }
+
+// AdminError is an error answer of the admin API.
+type AdminError struct {
+	Method, Path string
+	Status       string // e.g. "503 Service Unavailable"
+	StatusCode   int
+	Message      string // the node's explanation, when it gave one
+}
+
+func (e *AdminError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("admin %s %s: %s: %s", e.Method, e.Path, e.Status, e.Message)
+	}
+	return fmt.Sprintf("admin %s %s: %s", e.Method, e.Path, e.Status)
+}
+
+// Temporary reports whether the node could not answer for now (503: the
+// metadata has no leader during an election), so asking again may work.
+func (e *AdminError) Temporary() bool { return e.StatusCode == http.StatusServiceUnavailable }
 
 // Move is a partition moving to a new replica set.
 type Move struct {
@@ -132,13 +153,34 @@ func (a *ClusterAdmin) Reassignments(ctx context.Context) ([]Move, error) {
 	return out, a.do(ctx, http.MethodGet, "/v1/cluster/reassignments", nil, &out)
 }
 
-// WaitReassignments polls until no partition is moving or ctx ends.
+// waitUnavailableFor is how long WaitReassignments rides out a node that
+// cannot read the metadata (an election) before giving up.
+const waitUnavailableFor = 30 * time.Second
+
+// WaitReassignments polls until no partition is moving or ctx ends. A
+// node that cannot read the metadata for a moment (an election) is asked
+// again, for up to 30 s.
 func (a *ClusterAdmin) WaitReassignments(ctx context.Context, progress func([]Move)) error {
+	var unavailableSince time.Time
 	for {
 		moves, err := a.Reassignments(ctx)
-		if err != nil {
+		var aerr *AdminError
+		switch {
+		case errors.As(err, &aerr) && aerr.Temporary() && (unavailableSince.IsZero() || time.Since(unavailableSince) < waitUnavailableFor):
+			// A moving leader can leave the metadata briefly unreadable.
+			if unavailableSince.IsZero() {
+				unavailableSince = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		case err != nil:
 			return err
 		}
+		unavailableSince = time.Time{}
 		if progress != nil {
 			progress(moves)
 		}
