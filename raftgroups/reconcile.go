@@ -128,18 +128,7 @@ func (h *Host) startReplica(d desiredReplica, lc fsmLogConfig) error {
 		session: h.nh.GetNoOPSession(shardID),
 		logCfg:  lc,
 	}
-	members := map[uint64]dragonboat.Target{}
-	join := false
-	switch {
-	case h.nh.HasNodeInfo(shardID, h.cfg.NodeID):
-		// A restart: Dragonboat has the membership.
-	case d.founder:
-		for id, addr := range d.founders {
-			members[id] = addr
-		}
-	default:
-		join = true
-	}
+	members, join := h.startMembership(shardID, d)
 	dir := h.partitionDir(shardID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("start partition %s/%d: %w", d.topic.Name, d.part.Index, err)
@@ -237,12 +226,11 @@ func (h *Host) raftAddrs(st *meta.State, ids []uint64) map[uint64]string {
 	return out
 }
 
-// startGroupReplica starts this node's replica of a group shard.
-func (h *Host) startGroupReplica(d desiredReplica) error {
-	shardID := d.part.ShardID
-	r := &replica{shardID: shardID, index: d.part.Index, session: h.nh.GetNoOPSession(shardID), groups: fsm.NewGroupStore()}
-	members := map[uint64]dragonboat.Target{}
-	join := false
+// startMembership says how a replica starts: on a restart Dragonboat has
+// the membership (none given); a founder bootstraps with the founders; any
+// other replica joins a running shard.
+func (h *Host) startMembership(shardID uint64, d desiredReplica) (members map[uint64]dragonboat.Target, join bool) {
+	members = map[uint64]dragonboat.Target{}
 	switch {
 	case h.nh.HasNodeInfo(shardID, h.cfg.NodeID):
 	case d.founder:
@@ -252,6 +240,14 @@ func (h *Host) startGroupReplica(d desiredReplica) error {
 	default:
 		join = true
 	}
+	return members, join
+}
+
+// startGroupReplica starts this node's replica of a group shard.
+func (h *Host) startGroupReplica(d desiredReplica) error {
+	shardID := d.part.ShardID
+	r := &replica{shardID: shardID, index: d.part.Index, session: h.nh.GetNoOPSession(shardID), groups: fsm.NewGroupStore()}
+	members, join := h.startMembership(shardID, d)
 	h.mu.Lock()
 	h.replicas[shardID] = r
 	h.mu.Unlock()
