@@ -138,6 +138,11 @@ type Host struct {
 
 	catchUp atomic.Pointer[CatchUpFunc]
 
+	// metaSessions holds the client sessions ProposeMeta retries under, so
+	// a command retried after its leader died is applied once. A nil
+	// entry is a free slot; the channel's capacity bounds concurrency.
+	metaSessions chan *client.Session
+
 	pidMu             sync.Mutex // guards pidNext, pidEnd
 	pidNext, pidEnd   int64
 	snapshotsReceived atomic.Int64
@@ -175,6 +180,11 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		metas:    fsm.NewMetaStore(),
 		replicas: map[uint64]*replica{},
 		stop:     make(chan struct{}),
+
+		metaSessions: make(chan *client.Session, metaProposers),
+	}
+	for range metaProposers {
+		h.metaSessions <- nil
 	}
 	if err := os.MkdirAll(h.partitionsDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("raftgroups: %w", err)
@@ -290,15 +300,9 @@ func (h *Host) startMeta() error {
 // (for example deleting a partition whose topic is merely not replayed yet).
 func (h *Host) waitMetaCurrent(ctx context.Context) error {
 	start := time.Now()
-	lastNote := start
 	for {
-		if time.Since(lastNote) > 10*time.Second {
-			lastNote = time.Now()
-			h.log.Warn().Dur("waited", time.Since(start).Round(time.Second)).Interface("initial_cluster", h.cfg.InitialMembers).
-				Msg("waiting for a quorum of the meta shard; are the other controllers running and reachable on their raft addresses?")
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := h.nh.SyncRead(rctx, meta.MetaShardID, nil)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.readIndex(wctx, meta.MetaShardID)
 		cancel()
 		if err == nil {
 			return nil
@@ -306,11 +310,37 @@ func (h *Host) waitMetaCurrent(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("raftgroups: meta shard not ready: %w (last error: %v)", ctx.Err(), err)
 		}
-		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("raftgroups: read meta shard: %w", err)
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		h.log.Warn().Dur("waited", time.Since(start).Round(time.Second)).Interface("initial_cluster", h.cfg.InitialMembers).
+			Msg("waiting for a quorum of the meta shard; are the other controllers running and reachable on their raft addresses?")
+	}
+}
+
+// attemptTimeout bounds one Raft read or proposal attempt. A request
+// forwarded to a leader that dies is dropped without an answer; Dragonboat
+// would wait for the caller's whole deadline, so each attempt is short
+// and the loops retry until ctx ends.
+const attemptTimeout = 2 * time.Second
+
+// readIndex waits until the local replica of shardID has applied
+// everything committed before the call (a Raft ReadIndex), retrying
+// attempts that were dropped or refused while a leader is elected.
+func (h *Host) readIndex(ctx context.Context, shardID uint64) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		_, err := h.nh.SyncRead(actx, shardID, nil)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return fmt.Errorf("raftgroups: read shard %d: %w", shardID, mapErr(err))
 		}
 		select {
 		case <-ctx.Done():
+			return fmt.Errorf("raftgroups: read shard %d: %w", shardID, mapErr(ctx.Err()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -377,19 +407,10 @@ func (h *Host) Meta() *meta.State { return h.metas.State() }
 func (h *Host) SyncMeta(ctx context.Context) (*meta.State, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for {
-		_, err := h.nh.SyncRead(rctx, meta.MetaShardID, nil)
-		if err == nil {
-			return h.Meta(), nil
-		}
-		if !dragonboat.IsTempError(err) || rctx.Err() != nil {
-			return nil, fmt.Errorf("raftgroups: read meta shard: %w", mapErr(err))
-		}
-		select {
-		case <-rctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := h.readIndex(rctx, meta.MetaShardID); err != nil {
+		return nil, err
 	}
+	return h.Meta(), nil
 }
 
 // MetaChanged returns a channel closed at the next metadata change.
@@ -411,13 +432,42 @@ func (h *Host) ProposeMeta(ctx context.Context, cmd meta.Command) error {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	}
-	session := h.nh.GetNoOPSession(meta.MetaShardID)
+	var session *client.Session
+	select {
+	case session = <-h.metaSessions:
+	case <-ctx.Done():
+		return fmt.Errorf("raftgroups: propose to meta shard: %w", mapErr(ctx.Err()))
+	}
+	done := false
+	defer func() {
+		if !done {
+			// The last attempt's outcome is unknown; its series may still
+			// be applied, so the session is not reused.
+			session = nil
+		}
+		h.metaSessions <- session
+	}()
 	for {
-		res, err := h.nh.SyncPropose(ctx, session, b)
+		var err error
+		if session == nil {
+			session, err = h.metaSession(ctx)
+			if err != nil {
+				return fmt.Errorf("raftgroups: propose to meta shard: %w", err)
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		res, err := h.nh.SyncPropose(actx, session, b)
+		cancel()
 		if err == nil {
+			session.ProposalCompleted()
+			done = true
 			return fsm.MetaResult(res)
 		}
-		if !dragonboat.IsTempError(err) || ctx.Err() != nil {
+		if errors.Is(err, dragonboat.ErrRejected) {
+			// The session expired from the state machine's LRU: the
+			// command was not applied; register a new session and retry.
+			session = nil
+		} else if !retryable(err) {
 			return fmt.Errorf("raftgroups: propose to meta shard: %w", mapErr(err))
 		}
 		select {
@@ -428,12 +478,45 @@ func (h *Host) ProposeMeta(ctx context.Context, cmd meta.Command) error {
 	}
 }
 
+// metaProposers is how many meta proposals a node has in flight at once,
+// each under its own client session.
+const metaProposers = 4
+
+// metaSession registers a client session with the meta shard. Retried
+// proposals under one session and series are applied at most once.
+func (h *Host) metaSession(ctx context.Context) (*client.Session, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		s, err := h.nh.SyncGetSession(actx, meta.MetaShardID)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("register a client session: %w", mapErr(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("register a client session: %w", mapErr(err))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// retryable reports whether a Raft request may succeed if made again:
+// the shard was busy or leaderless, or the attempt was dropped.
+func retryable(err error) bool {
+	return dragonboat.IsTempError(err) || errors.Is(err, dragonboat.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dragonboat.ErrTimeoutTooSmall)
+}
+
 // mapErr turns Dragonboat's errors into this package's.
 func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, dragonboat.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, dragonboat.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, dragonboat.ErrTimeoutTooSmall):
 		return fmt.Errorf("%w: %v", ErrTimeout, err)
 	case errors.Is(err, dragonboat.ErrShardNotFound):
 		return fmt.Errorf("%w: %v", ErrUnknownShard, err)
@@ -744,8 +827,5 @@ func (h *Host) ProposeGroup(ctx context.Context, shardID uint64, cmd fsm.GroupCo
 func (h *Host) SyncShard(ctx context.Context, shardID uint64) error {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := h.nh.SyncRead(rctx, shardID, nil); err != nil {
-		return fmt.Errorf("raftgroups: read shard %d: %w", shardID, mapErr(err))
-	}
-	return nil
+	return h.readIndex(rctx, shardID)
 }

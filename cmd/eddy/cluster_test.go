@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddybroker/eddy/sdk"
@@ -45,6 +49,9 @@ func exampleProc(t *testing.T, n int) *proc {
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile.Name())
 			t.Logf("node %d log (last 4 KiB):\n%s", n, tail(b, 4096))
+			if dir := os.Getenv("EDDY_KEEP_LOGS"); dir != "" {
+				os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-node%d.log", t.Name(), n)), b, 0o644)
+			}
 		}
 	})
 	data := t.TempDir()
@@ -198,7 +205,12 @@ func TestClusterProcesses(t *testing.T) {
 		if err == nil && resp.Err == nil {
 			break
 		}
-		t.Logf("create topic after %v: attempt took %v: %v / %v", time.Since(killed).Round(time.Millisecond), time.Since(attempt).Round(time.Millisecond), err, resp.Err)
+		t.Logf("create topic after %v: attempt took %v: %v (%s)", time.Since(killed).Round(time.Millisecond), time.Since(attempt).Round(time.Millisecond), err, resp.ErrMessage)
+		// While a controller is elected the client must be told to retry,
+		// not that something unexpected broke.
+		if err != nil && !kerr.IsRetriable(err) && !errors.Is(err, kerr.RequestTimedOut) && !isNetErr(err) {
+			t.Fatalf("creating a topic while the controller is elected failed with an error a client does not retry: %v (%s)", err, resp.ErrMessage)
+		}
 		if time.Since(killed) > time.Minute {
 			t.Fatalf("no topic could be created for a minute after killing controller %d: %v %v", metaLeader, err, resp.Err)
 		}
@@ -296,17 +308,14 @@ func waitCaughtUp(t *testing.T, admin string, procs []*proc, timeout time.Durati
 // record is at its offset; offsets are gapless per partition.
 func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]map[int64]string) {
 	t.Helper()
-	ends, err := c.Admin().ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ends := listEndOffsets(t, c.Admin(), topic)
 	total := int64(0)
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	next := map[int32]int64{}
 	seen := map[string]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err = c.Consume(ctx, topic, func(r *kgo.Record) error {
+	err := c.Consume(ctx, topic, func(r *kgo.Record) error {
 		if r.Offset != next[r.Partition] {
 			return fmt.Errorf("partition %d: offset %d after %d", r.Partition, r.Offset, next[r.Partition]-1)
 		}
@@ -337,4 +346,30 @@ func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]
 		}
 	}
 	t.Logf("all %d acknowledged records read back (%d records in the topic)", n, total)
+}
+
+// isNetErr reports whether err is the client's own connection failure (the
+// broker it asked died), which clients retry on another broker.
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF)
+}
+
+// listEndOffsets lists topic's end offsets, retrying while a replica that
+// just restarted answers LEADER_NOT_AVAILABLE (it has not heard from its
+// leader yet): kadm leaves retrying to the caller.
+func listEndOffsets(t *testing.T, adm *kadm.Client, topic string) kadm.ListedOffsets {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			return ends
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list end offsets of %s: %v", topic, err)
+		}
+	}
 }

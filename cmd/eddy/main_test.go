@@ -211,10 +211,7 @@ func TestKillNineLosesNoAcknowledgedRecord(t *testing.T) {
 	if found != count {
 		t.Fatalf("after the restart %d of %d acknowledged records are readable", found, count)
 	}
-	endOffsets, err := kadm.NewClient(cl2).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	endOffsets := listEndOffsets(t, kadm.NewClient(cl2), topic)
 	res := cl2.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("0"), Value: []byte("after")})
 	if err := res.FirstErr(); err != nil {
 		t.Fatal(err)
