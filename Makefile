@@ -9,13 +9,16 @@ FUZZ_SHORT ?= 5s
 FUZZ_LONG ?= 2m
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help build run test test-unit fuzz-short fuzz check deps bench cluster-test group-test clean
+.PHONY: help build bench-bin run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/eddy
 	$(GO) build -trimpath -o $(BIN)/eddy ./cmd/eddy
+
+bench-bin: ## build bin/eddy-bench: eddy plus the benchmark harness and its NATS peer (kept out of bin/eddy)
+	$(GO) build -trimpath -tags bench -o $(BIN)/eddy-bench ./cmd/eddy
 
 run: build ## build and start a single-node broker on loopback (data in ./eddy-data)
 	./$(BIN)/eddy serve
@@ -34,7 +37,9 @@ fuzz: ## run every fuzz target for FUZZ_LONG
 check: $(TOOLS)/staticcheck ## gofmt, vet, staticcheck, go mod tidy diff, import direction
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./cmd/...
 	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/staticcheck -tags bench ./cmd/...
 	@cp go.mod /tmp/eddy-go.mod.bak; cp go.sum /tmp/eddy-go.sum.bak; $(GO) mod tidy; \
 	  if ! cmp -s go.mod /tmp/eddy-go.mod.bak || ! cmp -s go.sum /tmp/eddy-go.sum.bak; then \
 	  echo "go mod tidy changes go.mod/go.sum; run it and commit the result:"; diff -u /tmp/eddy-go.mod.bak go.mod; \
@@ -58,7 +63,13 @@ group-test: ## eddy consume --group processes over QUIC and TCP: 7 member kills,
 	set -o pipefail; EDDY_GROUP_ROUNDS=7 $(GO) test -count=1 -run 'TestGroupConsumerProcesses' -v -timeout 20m ./cmd/eddy/ 2>&1 \
 	  | tee bench/results/group-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
 
-bench: ## single-node produce/consume throughput over QUIC and TCP (go test -bench)
+bench: bench-bin ## the standard suite, eddy vs NATS JetStream (about 30 min); reports in bench/results/standard
+	./$(BIN)/eddy-bench bench run --suite standard --out bench/results/standard
+
+bench-quick: bench-bin ## a 2-minute eddy vs NATS run; summary.md, JSON and PNG charts in bench/results/quick
+	./$(BIN)/eddy-bench bench run --suite quick --targets eddy-quic,eddy-tcp,nats --runs 3 --out bench/results/quick
+
+bench-go: ## single-node produce/consume Go benchmarks over QUIC and TCP (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
 
 clean: ## remove build output (not ./eddy-data)
