@@ -42,7 +42,9 @@ func (t eddyTarget) Describe() string {
 
 type eddyInstance struct {
 	target eddyTarget
-	nodes  []*appliance.Node
+	nodes  []*appliance.Node // in this process
+	proc   *brokerProcess    // or one node in its own process
+	seeds  []string
 	client *sdk.Client
 	pool   *x509.CertPool
 	log    *os.File
@@ -114,6 +116,13 @@ func (t eddyTarget) Start(ctx context.Context, w Workload, dir string) (Instance
 			return nil, fmt.Errorf("CA of an eddy node: %v", err)
 		}
 	}
+	for _, nd := range inst.nodes {
+		if t.transport == sdk.QUIC {
+			inst.seeds = append(inst.seeds, nd.Addrs().QUIC)
+		} else {
+			inst.seeds = append(inst.seeds, nd.Addrs().Kafka)
+		}
+	}
 	inst.client, err = inst.dial(ctx)
 	if err != nil {
 		inst.Close()
@@ -123,15 +132,7 @@ func (t eddyTarget) Start(ctx context.Context, w Workload, dir string) (Instance
 }
 
 func (e *eddyInstance) dial(ctx context.Context, kopts ...kgo.Opt) (*sdk.Client, error) {
-	var seeds []string
-	for _, nd := range e.nodes {
-		if e.target.transport == sdk.QUIC {
-			seeds = append(seeds, nd.Addrs().QUIC)
-		} else {
-			seeds = append(seeds, nd.Addrs().Kafka)
-		}
-	}
-	opts := []sdk.Option{sdk.WithTransport(e.target.transport), sdk.WithBrokers(seeds...), sdk.WithKgoOptions(kopts...)}
+	opts := []sdk.Option{sdk.WithTransport(e.target.transport), sdk.WithBrokers(e.seeds...), sdk.WithKgoOptions(kopts...)}
 	if e.target.transport == sdk.QUIC {
 		// The Kafka TCP listener is plaintext by default, as a user gets it.
 		opts = append(opts, sdk.WithCAPool(e.pool))
@@ -162,6 +163,9 @@ func (e *eddyInstance) Close() error {
 		if nd != nil {
 			nd.Close()
 		}
+	}
+	if e.proc != nil {
+		e.proc.stop()
 	}
 	if e.log != nil {
 		e.log.Close()

@@ -35,9 +35,12 @@ type Options struct {
 	Progress func(line string, final bool)
 	// Limits, when set, is copied into the result.
 	Limits *Limits
-	// BehindLink says the caller put this process behind the workload's
-	// lossy link (a network namespace whose loopback has netem on it).
+	// BehindLink says this process runs in the client namespace of the
+	// workload's lossy link (see Link); eddy targets then run the broker as
+	// EddyBinary in ServerNS.
 	BehindLink bool
+	ServerNS   string
+	EddyBinary string
 }
 
 // RunWorkload runs w against every target, alternating targets run by run
@@ -55,6 +58,13 @@ func RunWorkload(ctx context.Context, w Workload, opts Options) (*Result, error)
 		t, err := LookupTarget(n)
 		if err != nil {
 			return nil, err
+		}
+		if opts.BehindLink {
+			et, ok := t.(eddyTarget)
+			if !ok {
+				return nil, fmt.Errorf("target %s: a workload with a link compares eddy's transports; only eddy targets run behind it", n)
+			}
+			t = linkedEddyTarget{eddyTarget: et, exe: opts.EddyBinary, serverNS: opts.ServerNS}
 		}
 		ts = append(ts, t)
 	}
@@ -534,7 +544,7 @@ func (r *runner) idle(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu0 := cpuSeconds()
+	cpu0 := r.cpuSeconds()
 	start := time.Now()
 	select {
 	case <-time.After(r.w.Duration.D()):
@@ -543,7 +553,7 @@ func (r *runner) idle(ctx context.Context) error {
 	}
 	secs := time.Since(start).Seconds()
 	r.run.Seconds = secs
-	r.run.Metrics[MetricIdleCPUPercent] = 100 * (cpuSeconds() - cpu0) / secs
+	r.run.Metrics[MetricIdleCPUPercent] = 100 * (r.cpuSeconds() - cpu0) / secs
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r.run.Metrics[MetricHeapMiB] = float64(ms.HeapInuse) / (1 << 20)
@@ -554,19 +564,30 @@ func (r *runner) idle(ctx context.Context) error {
 type measure struct {
 	recordSize int
 	start      time.Time
+	cpu        func() float64
 	cpu0       float64
 	stop       func()
 }
 
 func (r *runner) startMeasure(ph *phase, what string) *measure {
-	return &measure{recordSize: r.w.RecordSize, start: time.Now(), cpu0: cpuSeconds(), stop: r.live(ph, what)}
+	return &measure{recordSize: r.w.RecordSize, start: time.Now(), cpu: r.cpuSeconds, cpu0: r.cpuSeconds(), stop: r.live(ph, what)}
+}
+
+// cpuSeconds is the CPU time of every process of the run: this one and,
+// when the broker runs apart, the broker's.
+func (r *runner) cpuSeconds() float64 {
+	total := cpuSeconds()
+	if x, ok := r.inst.(interface{ extraCPUSeconds() float64 }); ok {
+		total += x.extraCPUSeconds()
+	}
+	return total
 }
 
 // finish fills run from the phase and returns the CPU seconds it took.
 func (m *measure) finish(run *Run, ph *phase) (cpuSecs float64) {
 	m.stop()
 	secs := time.Since(m.start).Seconds()
-	cpu := cpuSeconds() - m.cpu0
+	cpu := m.cpu() - m.cpu0
 	run.Seconds = secs
 	run.Sent, run.Acked, run.Failed, run.Consumed = ph.sent.Load(), ph.acked.Load(), ph.failed.Load(), ph.consumed.Load()
 	recs := float64(ph.acked.Load())

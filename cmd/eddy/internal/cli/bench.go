@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -281,41 +280,15 @@ func newBenchListCmd() *cobra.Command {
 	}
 }
 
-// runLossy runs w in a child eddy inside a fresh network namespace whose
-// loopback delays and drops packets (netem), so every packet between the
-// clients and the brokers crosses the lossy link once each way.
+// runLossy runs w in a child eddy inside the client namespace of a lossy
+// link; the child starts each broker as `eddy serve` in the server
+// namespace, so every packet between clients and broker crosses the link.
 func runLossy(ctx context.Context, w bench.Workload, targets []string, dataDir string, stderr io.Writer) (*bench.Result, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the lossy-link workload needs root (it creates a network namespace and adds netem with tc)")
-	}
-	for _, tool := range []string{"ip", "tc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("the lossy-link workload needs %s (Debian: iproute2): %w", tool, err)
-		}
-	}
-	ns := fmt.Sprintf("eddy-bench-%d", os.Getpid())
-	run := func(args ...string) error {
-		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := run("ip", "netns", "add", ns); err != nil {
+	link, err := bench.StartLink(ctx, *w.Link)
+	if err != nil {
 		return nil, err
 	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
-	netem := []string{"ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-		"delay", w.Link.Delay.String(), "loss", strconv.FormatFloat(w.Link.Loss, 'f', -1, 64) + "%"}
-	for _, args := range [][]string{
-		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "mtu", "1500"},
-		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
-		netem,
-	} {
-		if err := run(args...); err != nil {
-			return nil, err
-		}
-	}
+	defer link.Close()
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -332,7 +305,8 @@ func runLossy(ctx context.Context, w bench.Workload, targets []string, dataDir s
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"netns", "exec", ns, self, "bench", "behind-link", "--spec", specFile, "--result", resultFile, "--data", dataDir}
+	args := []string{"netns", "exec", link.ClientNS, self, "bench", "behind-link",
+		"--spec", specFile, "--result", resultFile, "--data", dataDir, "--server-ns", link.ServerNS}
 	if len(targets) > 0 {
 		args = append(args, "--targets", strings.Join(targets, ","))
 	}
@@ -341,13 +315,15 @@ func runLossy(ctx context.Context, w bench.Workload, targets []string, dataDir s
 	if err := child.Run(); err != nil {
 		return nil, fmt.Errorf("the run behind the link failed: %w", err)
 	}
+	passed, dropped := link.Stats()
+	fmt.Fprintf(stderr, "link: %d packets crossed, %d dropped (%.2f%%)\n", passed, dropped, 100*float64(dropped)/float64(max(passed+dropped, 1)))
 	return bench.ReadResult(resultFile)
 }
 
 // newBenchBehindLinkCmd is the child half of runLossy: it runs a workload
 // in the namespace it was started in and writes the result.
 func newBenchBehindLinkCmd() *cobra.Command {
-	var spec, result, dataDir string
+	var spec, result, dataDir, serverNS string
 	var targets []string
 	cmd := &cobra.Command{
 		Use:    "behind-link",
@@ -363,7 +339,12 @@ func newBenchBehindLinkCmd() *cobra.Command {
 				return err
 			}
 			live := newLiveLine(cmd.ErrOrStderr())
-			res, err := bench.RunWorkload(cmd.Context(), w, bench.Options{Targets: targets, DataDir: dataDir, BehindLink: true, Progress: live.show})
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			res, err := bench.RunWorkload(cmd.Context(), w, bench.Options{Targets: targets, DataDir: dataDir, Progress: live.show,
+				BehindLink: true, ServerNS: serverNS, EddyBinary: self})
 			if err != nil {
 				return err
 			}
@@ -378,5 +359,6 @@ func newBenchBehindLinkCmd() *cobra.Command {
 	cmd.Flags().StringVar(&result, "result", "", "where to write the result JSON")
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory")
 	cmd.Flags().StringSliceVar(&targets, "targets", nil, "targets")
+	cmd.Flags().StringVar(&serverNS, "server-ns", "", "network namespace the brokers run in")
 	return cmd
 }
