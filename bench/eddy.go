@@ -186,6 +186,9 @@ func (e *eddyInstance) NewProducer(ctx context.Context, w Workload, topic string
 		// block first.
 		kgo.MaxBufferedRecords(w.InFlight + 1),
 	}
+	if w.Linger != nil {
+		opts = append(opts, kgo.ProducerLinger(w.Linger.D()))
+	}
 	switch w.Acks {
 	case "leader":
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())

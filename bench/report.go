@@ -215,12 +215,20 @@ func computeSummary(r *Result) ([]TargetSummary, []Ratio) {
 		ok[run.Target][run.Index] = run
 	}
 	ratios := []Ratio{}
+	// eddy against its peers; with no peer in the run (eddy's transports
+	// compared with each other), the first target against the rest.
+	isSubject, isPeer := IsEddyTarget, func(t string) bool { return !IsEddyTarget(t) }
+	if !slices.ContainsFunc(targets, isPeer) && len(targets) > 1 {
+		first := targets[0]
+		isSubject = func(t string) bool { return t == first }
+		isPeer = func(t string) bool { return t != first }
+	}
 	for _, t := range targets {
-		if !IsEddyTarget(t) {
+		if !isSubject(t) {
 			continue
 		}
 		for _, p := range targets {
-			if IsEddyTarget(p) {
+			if !isPeer(p) {
 				continue
 			}
 			byMetric := map[string][]float64{}
@@ -230,6 +238,9 @@ func computeSummary(r *Result) ([]TargetSummary, []Ratio) {
 					continue
 				}
 				for m, tv := range tr.Metrics {
+					if !ratioWorthy(m) {
+						continue
+					}
 					pv, has := pr.Metrics[m]
 					if !has || pv == 0 || !finite(pv) || !finite(tv) {
 						continue
@@ -247,6 +258,17 @@ func computeSummary(r *Result) ([]TargetSummary, []Ratio) {
 		}
 	}
 	return summary, ratios
+}
+
+// ratioWorthy reports whether a metric is a merit of the broker worth a
+// ratio: the load average describes the machine during the run, and MB/s
+// moves with records/s.
+func ratioWorthy(metric string) bool {
+	switch metric {
+	case MetricLoad1, MetricMBPerSec, MetricConsumeMBPerSec:
+		return false
+	}
+	return true
 }
 
 func findStat(summary []TargetSummary, target, metric string) (Stat, bool) {
@@ -428,6 +450,11 @@ func workloadParams(w Workload) string {
 	if w.Acks != "" {
 		ps = append(ps, "acks "+w.Acks)
 	}
+	if w.Linger != nil {
+		ps = append(ps, "eddy client linger "+w.Linger.String())
+	} else {
+		ps = append(ps, "eddy client linger 10ms (kgo default)")
+	}
 	if w.TopicBytes > 0 {
 		ps = append(ps, fmt.Sprintf("topic %d MiB", int64(w.TopicBytes)>>20))
 	}
@@ -568,10 +595,63 @@ func summaryMarkdown(r *Result, level int, withLimits bool) string {
 		b.WriteString("\n")
 	}
 
+	if r.Limits != nil {
+		b.WriteString(limitsDistance(r, summary, h(2)))
+	}
 	if withLimits && r.Limits != nil {
 		fmt.Fprintf(&b, "%sMachine limits\n\n%s\n", h(2), limitsMarkdown(r.Limits))
 	}
 	return b.String()
+}
+
+// limitsDistance says how close each target came to the machine: its
+// median MB/s against loopback QUIC or TCP and the disk's sequential
+// write, and its acknowledged records per fsync the disk could do serially.
+func limitsDistance(r *Result, summary []TargetSummary, heading string) string {
+	l := r.Limits
+	if r.Workload.Kind != KindProduce && r.Workload.Kind != KindConsume {
+		return "" // fixed rates and idle runs are not near any limit by design
+	}
+	var rows []string
+	for _, t := range resultTargets(r) {
+		mb, ok := findStat(summary, t, MetricMBPerSec)
+		metric := "produce"
+		if st, ok2 := findStat(summary, t, MetricConsumeMBPerSec); ok2 {
+			mb, ok, metric = st, true, "consume"
+		}
+		if !ok || mb.Median <= 0 {
+			continue
+		}
+		var parts []string
+		wire, wireName := l.TCPMBPerSec, "TCP loopback"
+		if strings.HasSuffix(t, "-quic") {
+			wire, wireName = l.QUICMBPerSec, "QUIC loopback"
+		}
+		if wire > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f%% of %s (%.0f MB/s)", 100*mb.Median/wire, wireName, wire))
+		}
+		if l.SeqWriteMBPerSec > 0 && metric == "produce" {
+			parts = append(parts, fmt.Sprintf("%.0f%% of sequential disk write (%.0f MB/s)", 100*mb.Median/l.SeqWriteMBPerSec, l.SeqWriteMBPerSec))
+		}
+		if rec, ok := findStat(summary, t, MetricRecordsPerSec); ok && metric == "produce" && l.SerialFsyncsPerSec > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f records per serial fsync the disk allows (%.0f/s)", rec.Median/l.SerialFsyncsPerSec, l.SerialFsyncsPerSec))
+		}
+		if cpu, ok := findStat(summary, t, MetricCPUMicrosPerRec); ok && cpu.Median > 0 && r.Machine.CPUs > 0 {
+			recs, _ := findStat(summary, t, MetricRecordsPerSec)
+			if metric == "consume" {
+				recs, _ = findStat(summary, t, MetricConsumeRecsPerS)
+			}
+			ceiling := float64(r.Machine.CPUs) * 1e6 / cpu.Median
+			parts = append(parts, fmt.Sprintf("%.0f%% of the %s records/s its %s µs of CPU per record allow on %d cores", 100*recs.Median/ceiling, fmtNum(ceiling), fmtNum(cpu.Median), r.Machine.CPUs))
+		}
+		if len(parts) > 0 {
+			rows = append(rows, fmt.Sprintf("- `%s` %s %s MB/s: %s", t, metric, fmtNum(mb.Median), strings.Join(parts, "; ")))
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return heading + "Distance from the machine's limits (medians)\n\n" + strings.Join(rows, "\n") + "\n\n"
 }
 
 // SummaryMarkdownAll renders several results (a suite) into one document:

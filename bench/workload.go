@@ -49,6 +49,9 @@ type Workload struct {
 	InFlight    int    `yaml:"in_flight" json:"in_flight"`                         // unacknowledged records per producer
 	Compression string `yaml:"compression,omitempty" json:"compression,omitempty"` // none | lz4 | zstd | snappy | gzip (eddy)
 	Acks        string `yaml:"acks,omitempty" json:"acks,omitempty"`               // all | leader | none (eddy)
+	// Linger is how long eddy's client (kgo) waits to fill a batch; unset
+	// keeps kgo's default (10 ms). NATS's client does not linger.
+	Linger *Duration `yaml:"linger,omitempty" json:"linger,omitempty"`
 
 	// Rate is the total records/s producers aim for, open loop: each
 	// record has an intended send time and latency counts from it. 0 is
@@ -246,6 +249,9 @@ func (w *Workload) Validate() error {
 	if w.Rate < 0 || w.RateFraction < 0 || w.RateFraction > 1 {
 		bad("rate must not be negative and rate_fraction must be in (0, 1]")
 	}
+	if w.Linger != nil && (w.Linger.D() < 0 || w.Linger.D() > time.Minute) {
+		bad("linger %v: use 0s to 1m", w.Linger)
+	}
 	if w.Runs < 1 {
 		bad("runs %d: at least 1 (3 or more for min/median/max)", w.Runs)
 	}
@@ -268,7 +274,7 @@ var builtin embed.FS
 
 // Suites name groups of built-in workloads.
 var Suites = map[string][]string{
-	"standard": {"produce-r1", "produce-r3", "latency-r1", "consume-r1", "partitions-1000", "lossy-link"},
+	"standard": {"produce-r1", "produce-r3", "latency-r1", "latency-r1-fixed", "consume-r1", "partitions-1000", "lossy-link"},
 	"quick":    {"quick-produce-r1", "quick-latency-r1"},
 }
 

@@ -33,7 +33,7 @@ min/median/max and eddy/NATS ratios with JSON, markdown and PNG charts.
   eddy bench limits
   eddy bench list`,
 	}
-	cmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchLimitsCmd(), newBenchListCmd(), newBenchBehindLinkCmd())
+	cmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchReportCmd(), newBenchLimitsCmd(), newBenchListCmd(), newBenchBehindLinkCmd())
 	return cmd
 }
 
@@ -218,6 +218,40 @@ func newBenchCompareCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newBenchReportCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "report RESULT.json...",
+		Short: "Rebuild the reports of saved results (each next to its JSON) and one summary of them all",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var results []*bench.Result
+			for _, file := range args {
+				r, err := bench.ReadResult(file)
+				if err != nil {
+					return err
+				}
+				bench.Summarize(r)
+				if _, err := bench.WriteReport(filepath.Dir(file), r); err != nil {
+					return err
+				}
+				results = append(results, r)
+			}
+			md := bench.SummaryMarkdownAll(results)
+			if len(results) == 1 {
+				md = bench.SummaryMarkdown(results[0])
+			}
+			if out != "" {
+				return os.WriteFile(out, []byte(md), 0o644)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), md)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "write the combined summary to this file instead of stdout")
+	return cmd
 }
 
 func newBenchLimitsCmd() *cobra.Command {
