@@ -124,6 +124,10 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, ws []bench.Workload
 		fmt.Fprintf(stderr, "== %s (%s): %s\n", w.Name, w.Kind, w.Description)
 		var res *bench.Result
 		var err error
+		if w.Link != nil && os.Geteuid() != 0 {
+			fmt.Fprintf(stderr, "skipping %s: a lossy link needs root (network namespaces and TUN devices); run it with sudo\n", w.Name)
+			continue
+		}
 		if w.Link != nil {
 			res, err = runLossy(ctx, w, targets, dataDir, stderr)
 		} else {
