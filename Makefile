@@ -9,7 +9,7 @@ FUZZ_SHORT ?= 5s
 FUZZ_LONG ?= 2m
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help build bench-bin run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test clean
+.PHONY: help build bench-bin plugins run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,11 @@ bench-bin: ## build bin/eddy-bench: eddy plus the benchmark harness and its NATS
 run: build ## build and start a single-node broker on loopback (data in ./eddy-data)
 	./$(BIN)/eddy serve
 
-test: deps test-unit fuzz-short ## unit + integration tests (kcat included) and a short run of every fuzz target
+test: deps plugins test-unit fuzz-short ## unit + integration tests (kcat included) and a short run of every fuzz target
+
+plugins: ## build the example Wasm plugins (plugins/examples/*/*.wasm); regenerate the WAT test modules when wat2wasm is installed
+	./plugins/examples/build.sh
+	@if command -v wat2wasm >/dev/null; then ./plugins/testdata/build.sh; fi
 
 test-unit:
 	$(GO) test -race -timeout 12m ./...

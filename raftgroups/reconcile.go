@@ -168,8 +168,21 @@ func (h *Host) removeReplica(ctx context.Context, shardID uint64) error {
 		return fmt.Errorf("stop shard %d: %w", shardID, err)
 	}
 	h.mu.Lock()
+	r := h.replicas[shardID]
 	delete(h.replicas, shardID)
 	h.mu.Unlock()
+	// StopShard returns before Dragonboat closes the state machine, which
+	// syncs into the partition's directory: delete it only afterwards.
+	if r != nil {
+		deadline := time.Now().Add(30 * time.Second)
+		for p := r.part.Load(); p != nil && !p.Closed() && time.Now().Before(deadline); p = r.part.Load() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 	return h.removeData(ctx, shardID)
 }
 

@@ -56,20 +56,40 @@ func (a *ClusterAdmin) AddNode(ctx context.Context, id uint64, raftAddr string) 
 // do sends one request and decodes a JSON answer into out (when not nil).
 // An error response's message is returned as the error.
 func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body, contentType = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, body)
+	data, err := a.doRaw(ctx, method, path, contentType, body)
 	if err != nil {
-		return fmt.Errorf("admin %s %s: %w", method, path, err)
+		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("admin %s %s: decode: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// doRaw sends body as is and returns the answer's body; any status but
+// 2xx is an *AdminError.
+func (a *ClusterAdmin) doRaw(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if a.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.Token)
@@ -80,14 +100,14 @@ func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", a.URL, err)
+		return nil, fmt.Errorf("admin API at %s: %w", a.URL, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return fmt.Errorf("admin %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -95,14 +115,9 @@ func (a *ClusterAdmin) do(ctx context.Context, method, path string, in, out any)
 		if json.Unmarshal(data, &e) == nil {
 			aerr.Message = e.Error
 		}
-		return aerr
+		return nil, aerr
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("admin %s %s: decode: %w", method, path, err)
-		}
-	}
-	return nil
+	return data, nil
 }
 
 // AdminError is an error answer of the admin API.

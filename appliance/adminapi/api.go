@@ -17,10 +17,11 @@ import (
 
 // API serves /v1.
 type API struct {
-	Host   *raftgroups.Host
-	View   *peers.View
-	Token  string
-	Logger zerolog.Logger
+	Host    *raftgroups.Host
+	View    *peers.View
+	Token   string
+	Logger  zerolog.Logger
+	Plugins PluginRuntime
 }
 
 // Register adds the /v1 routes to mux.
@@ -31,6 +32,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/cluster/rebalance", a.auth(http.HandlerFunc(a.rebalance)))
 	mux.Handle("GET /v1/cluster/reassignments", a.auth(http.HandlerFunc(a.reassignments)))
 	mux.Handle("POST /v1/topics/{topic}/reassign", a.auth(http.HandlerFunc(a.reassign)))
+	a.registerPlugins(mux)
 	// Go's profiler, for diagnosing a node in the field.
 	mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
@@ -201,8 +203,11 @@ func (a *API) addNode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"added": req.ID, "raft_addr": req.RaftAddr})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

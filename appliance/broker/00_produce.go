@@ -85,9 +85,10 @@ func (b *Broker) serveProduce(ctx context.Context, rc *reqCtx, req *kmsg.Produce
 				b.setProduceError(rc, pp, kafkaCode(topicErr), topicErr)
 				continue
 			}
-			pend, err := b.proposeBatches(rc, req, topic, rp, now, timeout)
+			pend, err := b.proposeBatches(ctx, rc, req, topic, rp, now, timeout)
 			if err != nil {
 				b.setProduceError(rc, pp, kafkaCode(err), err)
+				setRecordErrors(pp, err)
 				continue
 			}
 			pend.resp = pp
@@ -150,7 +151,7 @@ func (b *Broker) setProduceError(rc *reqCtx, p *kmsg.ProduceResponseTopicPartiti
 var errTransactionsUnsupported = fmt.Errorf("%w: transactions are not supported by eddy (idempotent producers are)", kerr.InvalidTxnState)
 
 // proposeBatches validates one partition's batches and proposes them.
-func (b *Broker) proposeBatches(rc *reqCtx, req *kmsg.ProduceRequest, topic *meta.Topic,
+func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.ProduceRequest, topic *meta.Topic,
 	rp kmsg.ProduceRequestTopicPartition, nowMs int64, timeout time.Duration) (pendingPartition, error) {
 	part := partitionOf(topic, rp.Partition)
 	if part == nil {
@@ -181,6 +182,9 @@ func (b *Broker) proposeBatches(rc *reqCtx, req *kmsg.ProduceRequest, topic *met
 	}
 	if leader != b.host.NodeID() {
 		return pendingPartition{}, raftgroups.ErrNotLeader
+	}
+	if err := b.validate(ctx, topic, rp.Records, headers); err != nil {
+		return pendingPartition{}, err
 	}
 	cmd := fsm.EncodeAppend(make([]byte, 0, 16+len(rp.Records)), fsm.AppendCommand{
 		LeaderEpoch:   int32(term),

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -42,16 +43,28 @@ func (b *Broker) alterTopicConfigs(ctx context.Context, rt kmsg.ConfigResourceTy
 	if rt != kmsg.ConfigResourceTypeTopic {
 		return fmt.Errorf("%w: only topic configs can be altered; broker settings live in the node's config file", kerr.InvalidRequest)
 	}
-	if _, ok := b.host.Meta().Topics[alter.Topic]; !ok {
+	t, ok := b.host.Meta().Topics[alter.Topic]
+	if !ok {
 		return fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, alter.Topic)
 	}
 	if err := meta.ValidateConfigs(alter.Set); err != nil {
 		return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 	}
 	for _, k := range alter.Delete {
-		if _, ok := meta.ConfigDefs[k]; !ok {
+		if _, ok := meta.ConfigDefs[k]; !ok && !meta.IsPluginConfigKey(k) {
 			return fmt.Errorf("%w: unknown config %q (supported: %v)", kerr.InvalidConfig, k, meta.ConfigNames())
 		}
+	}
+	next := map[string]string{}
+	if !alter.Replace {
+		maps.Copy(next, t.Configs)
+	}
+	maps.Copy(next, alter.Set)
+	for _, k := range alter.Delete {
+		delete(next, k)
+	}
+	if err := b.checkPluginSettings(ctx, next); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

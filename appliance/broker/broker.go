@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddybroker/eddy/appliance/groups"
 	"github.com/eddybroker/eddy/appliance/status"
+	"github.com/eddybroker/eddy/plugins"
 	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/transport"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	View    ClusterView
 	Logger  zerolog.Logger
 	Metrics *status.Metrics
+	// Plugins runs the Wasm plugins topics attach; nil refuses topics that
+	// attach one.
+	Plugins *plugins.Host
 }
 
 // ClusterView is what the broker knows of other nodes beyond Raft.
@@ -76,6 +80,8 @@ type Broker struct {
 	inflight atomic.Int64
 	// coords are the group coordinators of the group shards this node leads.
 	coords *coordinators
+	// plugins are the plugins loaded for topics' attachments.
+	plugins pluginCache
 }
 
 // Run serves the group coordinators of the group shards this node leads

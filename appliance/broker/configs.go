@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 
@@ -35,11 +36,23 @@ var brokerConfigNames = map[string]string{
 func (b *Broker) topicConfigEntries(t *meta.Topic, keys []string) []configEntry {
 	if len(keys) == 0 {
 		keys = meta.ConfigNames()
+		for k := range t.Configs {
+			if meta.IsPluginConfigKey(k) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
 	}
 	defaults := b.host.TopicDefaults()
 	var out []configEntry
 	for _, k := range keys {
 		def, ok := meta.ConfigDefs[k]
+		if !ok && meta.IsPluginConfigKey(k) {
+			if v, set := t.Configs[k]; set {
+				out = append(out, configEntry{name: k, def: meta.ConfigDef{Name: k, Type: meta.ConfigTypeString}, value: v, source: kmsg.ConfigSourceDynamicTopicConfig})
+			}
+			continue
+		}
 		if !ok {
 			continue
 		}

@@ -37,6 +37,9 @@ func (b *Broker) prepareTopic(ctx context.Context, spec createTopicSpec) (*meta.
 	if err := meta.ValidateConfigs(spec.configs); err != nil {
 		return nil, &meta.ApplyError{Code: meta.ErrInvalidConfigs, Message: err.Error()}
 	}
+	if err := b.checkPluginSettings(ctx, spec.configs); err != nil {
+		return nil, err
+	}
 	replicas := spec.assignment
 	if len(replicas) == 0 {
 		n := spec.partitions

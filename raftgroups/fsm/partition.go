@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -421,12 +422,23 @@ func (p *Partition) Close() error {
 		return nil
 	}
 	err := p.Sync()
+	if err != nil {
+		if _, serr := os.Stat(p.cfg.Dir); errors.Is(serr, fs.ErrNotExist) {
+			// The replica was removed and its files deleted: there is
+			// nothing left to checkpoint. Failing here would make
+			// Dragonboat panic the whole node.
+			err = nil
+		}
+	}
 	p.closed.Store(true)
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
+
+// Closed reports whether Close ran: Dragonboat is done with the replica.
+func (p *Partition) Closed() bool { return p.closed.Load() }
 
 // Log returns the replica's current log for reading, or ErrPartitionClosed.
 // The log may be replaced by a snapshot recovery: do not keep it across

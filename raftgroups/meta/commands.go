@@ -22,6 +22,8 @@ type Command struct {
 	BalanceLeaders    *BalanceLeaders    `json:"balance_leaders,omitempty"`
 	ProducerIDs       *ProducerIDs       `json:"producer_ids,omitempty"`
 	CreateGroupShards *CreateGroupShards `json:"create_group_shards,omitempty"`
+	PutPlugin         *PutPlugin         `json:"put_plugin,omitempty"`
+	DeletePlugin      *DeletePlugin      `json:"delete_plugin,omitempty"`
 }
 
 // CreateGroupShards creates the group shards, one per entry of Replicas.
@@ -123,6 +125,8 @@ const (
 	ErrInvalidConfigs  Code = 5
 	ErrInvalidCommand  Code = 6
 	ErrInvalidParts    Code = 7
+	ErrUnknownPlugin   Code = 8
+	ErrPluginInUse     Code = 9
 )
 
 // Result is what Apply returns: a code, and a message for the user when the
@@ -222,6 +226,10 @@ func (s *State) Apply(index uint64, cmd Command) Result {
 		return s.reassign(cmd.Reassign)
 	case cmd.ReplicaChange != nil:
 		return s.replicaChange(cmd.ReplicaChange)
+	case cmd.PutPlugin != nil:
+		return s.putPlugin(cmd.PutPlugin)
+	case cmd.DeletePlugin != nil:
+		return s.deletePlugin(cmd.DeletePlugin)
 	case cmd.CreateGroupShards != nil:
 		if len(s.GroupShards) > 0 {
 			return Result{Code: OK}
@@ -280,6 +288,9 @@ func (s *State) createTopic(c *CreateTopic) Result {
 	}
 	if err := ValidateConfigs(c.Configs); err != nil {
 		return Result{Code: ErrInvalidConfigs, Message: err.Error()}
+	}
+	if msg := s.checkPluginRefs(c.Configs); msg != "" {
+		return Result{Code: ErrInvalidConfigs, Message: msg}
 	}
 	t := &Topic{Name: c.Name, ID: c.ID, CreatedAtMs: c.CreatedAtMs}
 	if len(c.Configs) > 0 {
@@ -361,7 +372,7 @@ func (s *State) alterConfigs(c *AlterConfigs) Result {
 		return Result{Code: ErrInvalidConfigs, Message: err.Error()}
 	}
 	for _, k := range c.Delete {
-		if _, ok := ConfigDefs[k]; !ok {
+		if _, ok := ConfigDefs[k]; !ok && !IsPluginConfigKey(k) {
 			return Result{Code: ErrInvalidConfigs, Message: fmt.Sprintf("unknown config %q (supported: %v)", k, ConfigNames())}
 		}
 	}
@@ -376,6 +387,9 @@ func (s *State) alterConfigs(c *AlterConfigs) Result {
 	}
 	for _, k := range c.Delete {
 		delete(next, k)
+	}
+	if msg := s.checkPluginRefs(next); msg != "" {
+		return Result{Code: ErrInvalidConfigs, Message: msg}
 	}
 	if len(next) == 0 {
 		next = nil

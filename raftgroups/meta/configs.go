@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalidConfig marks a topic config key or value eddy does not accept.
@@ -67,6 +68,27 @@ var ConfigDefs = map[string]ConfigDef{
 		Doc:  "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's time when it is appended."},
 	ConfigCleanupPolicy: {Name: ConfigCleanupPolicy, Type: ConfigTypeString, Default: "delete", Enum: []string{"delete"},
 		Doc: "Only delete is supported: old segments are removed by retention. Log compaction is not implemented."},
+	ConfigValidator: {Name: ConfigValidator, Type: ConfigTypeString, Default: "",
+		Doc: "A validator plugin (name, or name@version to pin one) run on the leader before a batch is written; settings under eddy.validator.config.*"},
+	ConfigValidatorOnFailure: {Name: ConfigValidatorOnFailure, Type: ConfigTypeString, Default: "reject", Enum: []string{"reject", "accept"},
+		Doc: "When the validator itself fails (traps, times out, is disabled): reject the batch (fail closed) or accept it unchecked."},
+	ConfigPartitioner: {Name: ConfigPartitioner, Type: ConfigTypeString, Default: "",
+		Doc: "A partitioner plugin (name or name@version) that eddy's SDK runs to place records; settings under eddy.partitioner.config.*"},
+	ConfigPartitionerEnforce: {Name: ConfigPartitionerEnforce, Type: ConfigTypeString, Default: "off", Enum: []string{"off", "reject"},
+		Doc: "reject: the leader refuses records a client placed in another partition than the partitioner chooses."},
+	ConfigRetention: {Name: ConfigRetention, Type: ConfigTypeString, Default: "",
+		Doc: "A retention plugin (name or name@version) the leader runs on a schedule to expire records; settings under eddy.retention.config.*"},
+}
+
+// IsPluginConfigKey reports whether key is a per-topic plugin setting
+// (eddy.validator.config.NAME and the like).
+func IsPluginConfigKey(key string) bool {
+	for _, prefix := range []string{ValidatorConfigPrefix, PartitionerConfigPrefix, RetentionConfigPrefix} {
+		if name, ok := strings.CutPrefix(key, prefix); ok && name != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // ConfigNames returns the supported config keys in sorted order.
@@ -83,8 +105,19 @@ func ConfigNames() []string {
 // ErrInvalidConfig that names the key and says what is accepted.
 func ValidateConfig(key, value string) error {
 	def, ok := ConfigDefs[key]
+	if !ok && IsPluginConfigKey(key) {
+		if len(value) > 1<<20 {
+			return fmt.Errorf("%w: %s is %d bytes; plugin settings are limited to 1 MiB", ErrInvalidConfig, key, len(value))
+		}
+		return nil
+	}
 	if !ok {
-		return fmt.Errorf("%w: unknown config %q (supported: %v)", ErrInvalidConfig, key, ConfigNames())
+		return fmt.Errorf("%w: unknown config %q (supported: %v, and plugin settings eddy.validator.config.*, eddy.partitioner.config.*, eddy.retention.config.*)", ErrInvalidConfig, key, ConfigNames())
+	}
+	if _, attaches := pluginAttachments[key]; attaches && value != "" {
+		if _, _, err := ParsePluginRef(value); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidConfig, key, err)
+		}
 	}
 	switch def.Type {
 	case ConfigTypeInt, ConfigTypeLong:

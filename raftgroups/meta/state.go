@@ -37,6 +37,11 @@ type State struct {
 	// group lives on GroupShards[GroupShardIndex(group, len)]. Created once
 	// when the cluster forms, never resized.
 	GroupShards []*Partition `json:"group_shards,omitempty"`
+	// Plugins are the uploaded Wasm plugins by name; Modules holds their
+	// modules by sha256 (hex). Module bytes are never modified in place,
+	// so clones share them.
+	Plugins map[string]*Plugin `json:"plugins,omitempty"`
+	Modules map[string][]byte  `json:"modules,omitempty"`
 }
 
 // FirstGroupShardID is the shard id of the first group shard.
@@ -136,6 +141,13 @@ func (s *State) Clone() *State {
 		NextShardID:      s.NextShardID,
 		Topics:           make(map[string]*Topic, len(s.Topics)),
 		Nodes:            make(map[uint64]*Node, len(s.Nodes)),
+		Modules:          maps.Clone(s.Modules),
+	}
+	if s.Plugins != nil {
+		c.Plugins = make(map[string]*Plugin, len(s.Plugins))
+		for name, p := range s.Plugins {
+			c.Plugins[name] = p.clone()
+		}
 	}
 	for name, t := range s.Topics {
 		c.Topics[name] = t.clone()

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +22,21 @@ func (g *globals) adminClient() *sdk.ClusterAdmin {
 	if token == "" {
 		token = os.Getenv("EDDY_ADMIN_TOKEN")
 	}
-	return &sdk.ClusterAdmin{URL: g.admin, Token: token}
+	a := &sdk.ClusterAdmin{URL: g.admin, Token: token}
+	if strings.HasPrefix(g.admin, "https://") {
+		// An https admin API is verified with the node's CA, as QUIC is.
+		ca := g.ca
+		if ca == "" {
+			ca = defaultCA
+		}
+		if pem, err := os.ReadFile(ca); err == nil {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pem) {
+				a.HTTP = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+			}
+		}
+	}
+	return a
 }
 
 func newClusterCmd(g *globals) *cobra.Command {

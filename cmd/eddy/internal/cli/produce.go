@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddybroker/eddy/sdk"
@@ -63,7 +65,7 @@ first use when the broker allows it. A summary is printed at the end.`,
 			if partition >= 0 {
 				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
-			sum, err := produceLines(ctx, c, args[0], in, lineParser{key: key, sep: keySep, partition: partition}, opts)
+			sum, err := produceLines(ctx, c, args[0], in, cmd.ErrOrStderr(), lineParser{key: key, sep: keySep, partition: partition}, opts)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "produced %d records (%s) to %s in %s", sum.records, humanBytes(sum.bytes), args[0], sum.elapsed.Round(time.Millisecond))
 			if s := sum.elapsed.Seconds(); s > 0 && sum.records > 0 {
@@ -129,7 +131,7 @@ type produceSummary struct {
 
 // produceLines produces every line of in asynchronously and waits for all
 // acknowledgements. It returns the first produce error.
-func produceLines(ctx context.Context, c *sdk.Client, topic string, in io.Reader, p lineParser, opts []kgo.Opt) (produceSummary, error) {
+func produceLines(ctx context.Context, c *sdk.Client, topic string, in io.Reader, stderr io.Writer, p lineParser, opts []kgo.Opt) (produceSummary, error) {
 	cl, err := c.NewKgo(opts...)
 	if err != nil {
 		return produceSummary{}, err
@@ -142,15 +144,22 @@ func produceLines(ctx context.Context, c *sdk.Client, topic string, in io.Reader
 		bytes    atomic.Int64
 		firstErr error
 		errOnce  sync.Once
+		mu       sync.Mutex
+		rejected []rejectedLine
 	)
 	start := time.Now()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	for sc.Scan() {
+	for line := 1; sc.Scan(); line++ {
 		r := p.record(topic, sc.Text())
 		size := int64(len(r.Key) + len(r.Value))
 		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 			if err != nil {
+				if errors.Is(err, kerr.InvalidRecord) {
+					mu.Lock()
+					rejected = append(rejected, rejectedLine{line: line, record: r})
+					mu.Unlock()
+				}
 				failed.Add(1)
 				errOnce.Do(func() { firstErr = err })
 				return
@@ -163,6 +172,14 @@ func produceLines(ctx context.Context, c *sdk.Client, topic string, in io.Reader
 	if ferr := cl.Flush(ctx); ferr != nil && scanErr == nil {
 		scanErr = ferr
 	}
+	if len(rejected) > 0 {
+		explained, err := explainRejected(ctx, c, rejected, stderr)
+		acked.Add(explained)
+		failed.Add(-explained)
+		if err != nil {
+			firstErr = err
+		}
+	}
 	sum.records, sum.failed, sum.bytes, sum.elapsed = acked.Load(), failed.Load(), bytes.Load(), time.Since(start)
 	if firstErr != nil {
 		return sum, firstErr
@@ -171,6 +188,41 @@ func produceLines(ctx context.Context, c *sdk.Client, topic string, in io.Reader
 		return sum, fmt.Errorf("reading input: %w", scanErr)
 	}
 	return sum, nil
+}
+
+type rejectedLine struct {
+	line   int
+	record *kgo.Record
+}
+
+// maxExplained bounds how many rejected lines are explained one by one.
+const maxExplained = 100
+
+// explainRejected learns why a topic's validator refused lines: the Kafka
+// client reports only INVALID_RECORD, so each refused line is sent again
+// alone, in a request whose answer carries the validator's reason. A line
+// the validator accepts this time is written (and counted as written).
+func explainRejected(ctx context.Context, c *sdk.Client, lines []rejectedLine, stderr io.Writer) (written int64, err error) {
+	slices.SortFunc(lines, func(a, b rejectedLine) int { return a.line - b.line })
+	for i, l := range lines {
+		if i == maxExplained {
+			fmt.Fprintf(stderr, "... and %d more lines rejected\n", len(lines)-i)
+			break
+		}
+		_, perr := c.ProduceChecked(ctx, l.record.Topic, l.record.Partition, []*kgo.Record{l.record})
+		var rej *sdk.RejectedError
+		switch {
+		case perr == nil:
+			written++
+		case errors.As(perr, &rej) && len(rej.Records) > 0:
+			fmt.Fprintf(stderr, "line %d rejected: %s\n", l.line, rej.Records[0].Reason)
+			err = rej
+		default:
+			fmt.Fprintf(stderr, "line %d rejected: %v\n", l.line, perr)
+			err = perr
+		}
+	}
+	return written, err
 }
 
 func humanBytes(n int64) string {

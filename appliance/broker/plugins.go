@@ -1,0 +1,243 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddybroker/eddy/plugins"
+	"github.com/eddybroker/eddy/plugins/abi"
+	"github.com/eddybroker/eddy/raftgroups/meta"
+	"github.com/eddybroker/eddy/raftgroups/partlog"
+)
+
+// pluginCache holds the plugins loaded for the current metadata: a topic's
+// attachment resolves to a module and its per-topic settings, and the host
+// keeps one warm pool per (module, settings).
+type pluginCache struct {
+	mu    sync.Mutex
+	state *meta.State
+	// byKey: "<topic>\x00<attachment config>" → the loaded plugin, or the
+	// error that loading it gave.
+	byKey map[string]loadedPlugin
+	// bySHA keeps every plugin loaded from a module, for its statistics.
+	bySHA map[string][]*plugins.Plugin
+}
+
+type loadedPlugin struct {
+	plugin  *plugins.Plugin
+	version *meta.PluginVersion
+	err     error
+}
+
+// attached returns the plugin a topic attaches under key (eddy.validator
+// and the like), or nil when none is attached.
+func (b *Broker) attached(ctx context.Context, t *meta.Topic, key, prefix string) (*plugins.Plugin, *meta.PluginVersion, error) {
+	ref := t.Configs[key]
+	if ref == "" {
+		return nil, nil, nil
+	}
+	if b.cfg.Plugins == nil {
+		return nil, nil, errors.New("this node runs no plugin host")
+	}
+	st := b.host.Meta()
+	c := &b.plugins
+	c.mu.Lock()
+	if c.state != st {
+		c.state, c.byKey = st, map[string]loadedPlugin{}
+	}
+	k := t.Name + "\x00" + key
+	lp, ok := c.byKey[k]
+	c.mu.Unlock()
+	if ok {
+		return lp.plugin, lp.version, lp.err
+	}
+	_, pv, err := st.ResolvePlugin(ref)
+	if err == nil {
+		module, ok := st.Modules[pv.SHA256]
+		if !ok {
+			err = fmt.Errorf("plugin %s: module %s is missing from the metadata", ref, pv.SHA256)
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			lp.plugin, err = b.cfg.Plugins.Load(lctx, module, meta.PluginConfigs(t.Configs, prefix))
+			cancel()
+		}
+	}
+	lp.version, lp.err = pv, err
+	if err != nil {
+		lp.err = fmt.Errorf("%s %s: %w", key, ref, err)
+	}
+	c.mu.Lock()
+	if c.state == st {
+		c.byKey[k] = lp
+	}
+	if lp.plugin != nil {
+		if c.bySHA == nil {
+			c.bySHA = map[string][]*plugins.Plugin{}
+		}
+		if !slices.Contains(c.bySHA[pv.SHA256], lp.plugin) {
+			c.bySHA[pv.SHA256] = append(c.bySHA[pv.SHA256], lp.plugin)
+		}
+	}
+	c.mu.Unlock()
+	return lp.plugin, lp.version, lp.err
+}
+
+// PluginStats returns the statistics of the plugins this node loaded from
+// the module with sha256 (one per topic setting), and whether it loaded any.
+func (b *Broker) PluginStats(sha256 string) ([]plugins.Stats, bool) {
+	b.plugins.mu.Lock()
+	ps := slices.Clone(b.plugins.bySHA[sha256])
+	b.plugins.mu.Unlock()
+	var out []plugins.Stats
+	for _, p := range ps {
+		out = append(out, p.Stats())
+	}
+	return out, len(out) > 0
+}
+
+// attachments are the configs that attach a plugin and the prefix of the
+// settings they take.
+var attachments = []struct{ key, prefix string }{
+	{meta.ConfigValidator, meta.ValidatorConfigPrefix},
+	{meta.ConfigPartitioner, meta.PartitionerConfigPrefix},
+	{meta.ConfigRetention, meta.RetentionConfigPrefix},
+}
+
+// checkPluginSettings starts every plugin configs attach with the settings
+// they give it, so a setting the plugin refuses (a schema that does not
+// parse) is reported when the topic is configured, not at the first
+// produce. Whether the plugin exists and is of the right kind the meta
+// shard checks.
+func (b *Broker) checkPluginSettings(ctx context.Context, configs map[string]string) error {
+	st := b.host.Meta()
+	for _, a := range attachments {
+		ref := configs[a.key]
+		if ref == "" {
+			continue
+		}
+		_, pv, err := st.ResolvePlugin(ref)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", kerr.InvalidConfig, a.key, err)
+		}
+		if kind := strings.TrimPrefix(a.key, "eddy."); !slices.Contains(pv.Kinds, kind) {
+			return fmt.Errorf("%w: %s: plugin %s version %d is a %s, not a %s", kerr.InvalidConfig, a.key, ref, pv.Version, strings.Join(pv.Kinds, " and "), kind)
+		}
+		if b.cfg.Plugins == nil {
+			return fmt.Errorf("%w: %s: this node runs no plugin host", kerr.InvalidConfig, a.key)
+		}
+		settings := meta.PluginConfigs(configs, a.prefix)
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = b.cfg.Plugins.Inspect(ictx, st.Modules[pv.SHA256], settings)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: %s=%s refuses the topic's settings (%s*): %v", kerr.InvalidConfig, a.key, ref, a.prefix, err)
+		}
+	}
+	return nil
+}
+
+// maxValidateDecompressed bounds how far a validator's input may inflate.
+const maxValidateDecompressed = 64 << 20
+
+// errValidatorFailed: the validator itself failed; the topic fails closed.
+var errValidatorFailed = errors.New("validator failed")
+
+// recordRejections is a validator's verdict on a partition's batches: the
+// produce fails with INVALID_RECORD and one error per rejected record.
+type recordRejections struct {
+	errs []kmsg.ProduceResponseTopicPartitionErrorRecord
+	msg  string
+}
+
+func (r *recordRejections) Error() string { return r.msg }
+
+func (r *recordRejections) Unwrap() error { return kerr.InvalidRecord }
+
+// validate runs the topic's validator, if any, over every record of the
+// partition's batches, decompressing as needed. A rejected record fails
+// the whole produce and nothing of it is written.
+func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, headers []partlog.BatchHeader) error {
+	p, pv, err := b.attached(ctx, t, meta.ConfigValidator, meta.ValidatorConfigPrefix)
+	if p == nil && err == nil {
+		return nil
+	}
+	failOpen := t.Config(meta.ConfigValidatorOnFailure, b.host.TopicDefaults()) == "accept"
+	if err != nil {
+		if failOpen {
+			return nil
+		}
+		return fmt.Errorf("%w: %w: %v", kerr.PolicyViolation, errValidatorFailed, err)
+	}
+	var records []abi.Record
+	base := headers[0].BaseOffset
+	pos := 0
+	for _, h := range headers {
+		batch := batches[pos : pos+h.Size()]
+		pos += h.Size()
+		err := partlog.DecodeRecords(batch, maxValidateDecompressed, func(r partlog.Record) error {
+			hs := make([]abi.Header, len(r.Headers))
+			for i, hd := range r.Headers {
+				hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
+			}
+			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+		}
+	}
+	verdicts, err := p.Validate(ctx, records)
+	if err != nil {
+		b.log.Warn().Err(err).Str("topic", t.Name).Str("plugin", t.Configs[meta.ConfigValidator]).Msg("validator failed")
+		if failOpen {
+			return nil
+		}
+		return fmt.Errorf("%w: %w: plugin %s version %d: %v", kerr.PolicyViolation, errValidatorFailed, t.Configs[meta.ConfigValidator], pv.Version, err)
+	}
+	rej := &recordRejections{}
+	var first []string
+	for i, v := range verdicts {
+		if !v.Reject {
+			continue
+		}
+		reason := v.Reason
+		if reason == "" {
+			reason = "rejected"
+		}
+		msg := fmt.Sprintf("record %d: %s", i, reason)
+		rej.errs = append(rej.errs, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: int32(i), ErrorMessage: &msg})
+		if len(first) < 3 {
+			first = append(first, msg)
+		}
+	}
+	if len(rej.errs) == 0 {
+		return nil
+	}
+	more := ""
+	if n := len(rej.errs) - len(first); n > 0 {
+		more = fmt.Sprintf(" (and %d more)", n)
+	}
+	rej.msg = fmt.Sprintf("validator %s rejected %d of %d records: %s%s; nothing from this batch was written",
+		t.Configs[meta.ConfigValidator], len(rej.errs), len(records), strings.Join(first, "; "), more)
+	return rej
+}
+
+// setRecordErrors copies a validator's per-record errors into the
+// response (Produce v8+ carries them; older versions get the message).
+func setRecordErrors(p *kmsg.ProduceResponseTopicPartition, err error) {
+	var rej *recordRejections
+	if errors.As(err, &rej) {
+		p.ErrorRecords = slices.Clone(rej.errs)
+	}
+}
