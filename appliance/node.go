@@ -210,6 +210,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	})
 	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log,
 		Plugins: adminapi.PluginRuntime{Host: n.plugins, Stats: n.broker.PluginStats}}).Register(n.adminMux)
+	n.host.SetRetentionPolicy(n.broker.RetentionPolicy)
 	n.handler.set(n.broker)
 	n.registerGauges()
 

@@ -136,7 +136,8 @@ type Host struct {
 	mu       sync.RWMutex
 	replicas map[uint64]*replica // running partition replicas by shard id
 
-	catchUp atomic.Pointer[CatchUpFunc]
+	catchUp         atomic.Pointer[CatchUpFunc]
+	retentionPolicy atomic.Pointer[RetentionPolicy]
 
 	// metaSessions holds the client sessions ProposeMeta retries under, so
 	// a command retried after its leader died is applied once. A nil

@@ -5,7 +5,17 @@ import (
 	"time"
 
 	"github.com/eddybroker/eddy/raftgroups/meta"
+	"github.com/eddybroker/eddy/raftgroups/partlog"
 )
+
+// RetentionPolicy decides, on the leader, how far a partition's log may be
+// deleted beyond what retention.ms and retention.bytes allow: the offset
+// the log may start at, or -1 for no opinion. The broker runs topics'
+// retention plugins through it.
+type RetentionPolicy func(ctx context.Context, t *meta.Topic, l *partlog.Log, nowMs int64) (int64, error)
+
+// SetRetentionPolicy installs the policy the retention loop consults.
+func (h *Host) SetRetentionPolicy(p RetentionPolicy) { h.retentionPolicy.Store(&p) }
 
 // retentionLoop runs on every node and acts for the partitions this node
 // leads: the leader decides what is past retention with its clock and
@@ -52,6 +62,15 @@ func (h *Host) enforceRetention(nowMs int64) {
 		ms := t.Int64Config(meta.ConfigRetentionMs, h.cfg.TopicDefaults)
 		bytes := t.Int64Config(meta.ConfigRetentionBytes, h.cfg.TopicDefaults)
 		to := l.RetentionPoint(nowMs, ms, bytes)
+		if pol := h.retentionPolicy.Load(); pol != nil && (*pol) != nil && t.Configs[meta.ConfigRetention] != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			pto, err := (*pol)(ctx, t, l, nowMs)
+			cancel()
+			if err != nil {
+				h.log.Warn().Err(err).Str("topic", r.topic).Int32("partition", r.index).Msg("retention plugin failed; keeping the records it did not rule on")
+			}
+			to = max(to, pto)
+		}
 		if to <= l.StartOffset() {
 			continue
 		}

@@ -183,6 +183,9 @@ func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.Produ
 	if leader != b.host.NodeID() {
 		return pendingPartition{}, raftgroups.ErrNotLeader
 	}
+	if err := b.enforcePartitioner(ctx, topic, rp.Partition, rp.Records, headers); err != nil {
+		return pendingPartition{}, err
+	}
 	if err := b.validate(ctx, topic, rp.Records, headers); err != nil {
 		return pendingPartition{}, err
 	}

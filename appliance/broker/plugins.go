@@ -179,23 +179,9 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, he
 		}
 		return fmt.Errorf("%w: %w: %v", kerr.PolicyViolation, errValidatorFailed, err)
 	}
-	var records []abi.Record
-	base := headers[0].BaseOffset
-	pos := 0
-	for _, h := range headers {
-		batch := batches[pos : pos+h.Size()]
-		pos += h.Size()
-		err := partlog.DecodeRecords(batch, maxValidateDecompressed, func(r partlog.Record) error {
-			hs := make([]abi.Header, len(r.Headers))
-			for i, hd := range r.Headers {
-				hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
-			}
-			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
-		}
+	records, err := decodeForPlugin(batches, headers)
+	if err != nil {
+		return err
 	}
 	verdicts, err := p.Validate(ctx, records)
 	if err != nil {
@@ -233,6 +219,76 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, he
 	return rej
 }
 
+// decodeForPlugin decodes a produce's batches (inflating compressed ones)
+// into the records a plugin sees. Keys and values alias the request.
+func decodeForPlugin(batches []byte, headers []partlog.BatchHeader) ([]abi.Record, error) {
+	var records []abi.Record
+	base := headers[0].BaseOffset
+	pos := 0
+	for _, h := range headers {
+		batch := batches[pos : pos+h.Size()]
+		pos += h.Size()
+		err := partlog.DecodeRecords(batch, maxValidateDecompressed, func(r partlog.Record) error {
+			hs := make([]abi.Header, len(r.Headers))
+			for i, hd := range r.Headers {
+				hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
+			}
+			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+		}
+	}
+	return records, nil
+}
+
+// enforcePartitioner refuses, with eddy.partitioner.enforce=reject, the
+// records a client placed in another partition than the topic's
+// partitioner picks.
+func (b *Broker) enforcePartitioner(ctx context.Context, t *meta.Topic, partition int32, batches []byte, headers []partlog.BatchHeader) error {
+	if t.Configs[meta.ConfigPartitioner] == "" || t.Config(meta.ConfigPartitionerEnforce, b.host.TopicDefaults()) != "reject" {
+		return nil
+	}
+	p, _, err := b.attached(ctx, t, meta.ConfigPartitioner, meta.PartitionerConfigPrefix)
+	if err != nil {
+		return fmt.Errorf("%w: the partitioner that eddy.partitioner.enforce requires failed: %v", kerr.PolicyViolation, err)
+	}
+	records, err := decodeForPlugin(batches, headers)
+	if err != nil {
+		return err
+	}
+	want, err := p.Partition(ctx, records, int32(len(t.Partitions)))
+	if err != nil {
+		return fmt.Errorf("%w: the partitioner that eddy.partitioner.enforce requires failed: %v", kerr.PolicyViolation, err)
+	}
+	rej := &recordRejections{}
+	var first []string
+	for i, w := range want {
+		if w == partition {
+			continue
+		}
+		msg := fmt.Sprintf("record %d: partitioner %s places key %q in partition %d, not %d", i, t.Configs[meta.ConfigPartitioner], truncate(records[i].Key, 64), w, partition)
+		rej.errs = append(rej.errs, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: int32(i), ErrorMessage: &msg})
+		if len(first) < 3 {
+			first = append(first, msg)
+		}
+	}
+	if len(rej.errs) == 0 {
+		return nil
+	}
+	rej.msg = fmt.Sprintf("%d of %d records are in the wrong partition (eddy.partitioner.enforce=reject): %s; nothing from this batch was written",
+		len(rej.errs), len(records), strings.Join(first, "; "))
+	return rej
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
 // setRecordErrors copies a validator's per-record errors into the
 // response (Produce v8+ carries them; older versions get the message).
 func setRecordErrors(p *kmsg.ProduceResponseTopicPartition, err error) {
@@ -240,4 +296,91 @@ func setRecordErrors(p *kmsg.ProduceResponseTopicPartition, err error) {
 	if errors.As(err, &rej) {
 		p.ErrorRecords = slices.Clone(rej.errs)
 	}
+}
+
+// maxRetentionScan bounds the records one retention check reads.
+const maxRetentionScan = 1 << 20
+
+// RetentionPolicy runs a topic's retention plugin on the leader: it reads
+// the oldest closed segments, oldest first, and lets the log start past
+// every segment whose records all expired, stopping at the first segment
+// that keeps one. The active segment is never deleted (segment.ms rolls
+// it). raftgroups proposes the result, so every replica deletes the same
+// prefix.
+func (b *Broker) RetentionPolicy(ctx context.Context, t *meta.Topic, l *partlog.Log, nowMs int64) (int64, error) {
+	p, _, err := b.attached(ctx, t, meta.ConfigRetention, meta.RetentionConfigPrefix)
+	if p == nil {
+		return -1, err
+	}
+	segs := l.Segments()
+	to := l.StartOffset()
+	scanned := 0
+	for _, s := range segs[:len(segs)-1] {
+		if s.EndOffset <= to {
+			continue
+		}
+		records, err := readRecords(l, max(s.BaseOffset, to), s.EndOffset)
+		if err != nil {
+			return to, fmt.Errorf("read segment at %d: %w", s.BaseOffset, err)
+		}
+		if scanned += len(records); scanned > maxRetentionScan {
+			return to, nil
+		}
+		if len(records) > 0 {
+			expired, err := p.RetainRecords(ctx, nowMs, records)
+			if err != nil {
+				return to, err
+			}
+			if slices.Contains(expired, false) {
+				return to, nil
+			}
+		}
+		to = s.EndOffset
+	}
+	return to, nil
+}
+
+// readRecords decodes the records with offsets in [from, end).
+func readRecords(l *partlog.Log, from, end int64) ([]abi.Record, error) {
+	var out []abi.Record
+	var buf []byte
+	for off := from; off < end; {
+		data, err := l.Read(off, 1<<20, buf[:0])
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == 0 {
+			break
+		}
+		buf = data
+		next := off
+		for len(data) > 0 {
+			h, err := partlog.ParseBatchHeader(data)
+			if err != nil || h.Size() > len(data) {
+				break
+			}
+			err = partlog.DecodeRecords(data[:h.Size()], maxValidateDecompressed, func(r partlog.Record) error {
+				if r.Offset < from || r.Offset >= end {
+					return nil
+				}
+				hs := make([]abi.Header, len(r.Headers))
+				for i, hd := range r.Headers {
+					hs[i] = abi.Header{Key: hd.Key, Value: slices.Clone(hd.Value)}
+				}
+				out = append(out, abi.Record{OffsetDelta: r.Offset - from, Timestamp: r.Timestamp,
+					Key: slices.Clone(r.Key), Value: slices.Clone(r.Value), Headers: hs})
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			next = h.LastOffset() + 1
+			data = data[h.Size():]
+		}
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/eddybroker/eddy/appliance/nodetest"
 	"github.com/eddybroker/eddy/plugins/pluginstest"
 	"github.com/eddybroker/eddy/sdk"
+	"github.com/eddybroker/eddy/sdk/wasmpart"
 )
 
 const ordersSchema = `{"type":"object","required":["id","price"],"properties":{"id":{"type":"string"},"price":{"type":"number","minimum":0}}}`
@@ -278,4 +280,85 @@ func readValues(t *testing.T, c *sdk.Client, topic string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestKeyPrefixPartitioner: the SDK (over QUIC) runs the topic's
+// partitioner plugin and places every key where the broker expects it;
+// with enforcement on, kcat records placed elsewhere are refused and those
+// placed right are stored.
+func TestKeyPrefixPartitioner(t *testing.T) {
+	kcat := kcatPath(t)
+	n := nodetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := &sdk.ClusterAdmin{URL: "http://" + n.Addrs().Admin}
+	if _, err := adm.UploadPlugin(ctx, "regions", pluginstest.Example(t, "keyprefix"), ""); err != nil {
+		t.Fatal(err)
+	}
+	c := n.Client(t, sdk.QUIC)
+	resp, err := c.Admin().CreateTopic(ctx, 4, 1, map[string]*string{
+		"eddy.partitioner":                 strPtr("regions"),
+		"eddy.partitioner.config.prefixes": strPtr("eu-=0,us-=1"),
+		"eddy.partitioner.enforce":         strPtr("reject"),
+	}, "placed")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := wasmpart.New(ctx, c, adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wp.Close(context.Background())
+	if err := wp.Prepare(ctx, "placed"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.NewKgo(kgo.DefaultProduceTopic("placed"), kgo.RecordPartitioner(wp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	keys := []string{"eu-paris", "eu-berlin", "us-ohio", "us-texas", "ap-tokyo", "x", "other-key"}
+	placed := map[string]int32{}
+	for _, k := range keys {
+		rs := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(k), Value: []byte(k)})
+		if err := rs.FirstErr(); err != nil {
+			t.Fatalf("SDK produce of %s: %v (the broker disagrees with the SDK's placement)", k, err)
+		}
+		placed[k] = rs[0].Record.Partition
+	}
+	if placed["eu-paris"] != 0 || placed["eu-berlin"] != 0 || placed["us-ohio"] != 1 || placed["us-texas"] != 1 {
+		t.Fatalf("prefixed keys placed %v", placed)
+	}
+	// kcat: a key in its right partition is stored, in the wrong one
+	// refused.
+	produce := func(key string, partition int32) error {
+		cmd := exec.CommandContext(ctx, kcat, "-b", n.Addrs().Kafka, "-P", "-t", "placed", "-p", fmt.Sprint(partition), "-K", ":", "-X", "message.send.max.retries=0")
+		cmd.Stdin = strings.NewReader(key + ":v\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "Delivery failed") || strings.Contains(string(out), "ERROR") {
+			return fmt.Errorf("kcat: %v: %s", err, out)
+		}
+		return nil
+	}
+	if err := produce("eu-lyon", 0); err != nil {
+		t.Fatalf("kcat record in the right partition: %v", err)
+	}
+	err = produce("eu-lyon", 2)
+	if err == nil || !strings.Contains(err.Error(), "failed to validate record") {
+		t.Fatalf("kcat record in the wrong partition: %v, want it refused as an invalid record", err)
+	}
+	t.Logf("kcat, wrong partition: %v", err)
+	// Every stored record is where the partitioner puts it.
+	ends, err := c.Admin().ListEndOffsets(ctx, "placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	ends.Each(func(o kadm.ListedOffset) { total += int(o.Offset) })
+	if total != len(keys)+1 {
+		t.Fatalf("%d records stored, want %d", total, len(keys)+1)
+	}
 }
