@@ -31,6 +31,9 @@ plugins: ## build the example Wasm plugins (plugins/examples/*/*.wasm); regenera
 
 test-unit:
 	$(GO) test -race -timeout 12m ./...
+	# Tests that compile the example plugins skip under -race (wazero's
+	# compiler is ten times slower there); they run here.
+	$(GO) test -timeout 10m -run 'JSONSchemaValidator|PluginVersions|KeyPrefixPartitioner|TTLRetentionPlugin|PluginCommands' ./appliance/... ./cmd/...
 
 fuzz-short: ## run every fuzz target for FUZZ_SHORT
 	./scripts/fuzz.sh $(FUZZ_SHORT)

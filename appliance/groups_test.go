@@ -52,7 +52,10 @@ func (l *groupLog) has(acked *ackLog) bool {
 func committedOffsets(ctx context.Context, t *testing.T, adm *kadm.Client, group, topic string) map[int32]int64 {
 	t.Helper()
 	var lastErr error
-	for range 100 {
+	// After a full restart the group shards elect leaders and load before
+	// a coordinator answers; under the race detector on two cores that can
+	// take well over ten seconds.
+	for range 300 {
 		resp, err := adm.FetchOffsets(ctx, group)
 		if err == nil {
 			err = resp.Error()

@@ -19,6 +19,7 @@ import (
 // the log start offset moves the same on every replica, and records
 // without a TTL are kept.
 func TestTTLRetentionPluginOnEveryReplica(t *testing.T) {
+	pluginstest.SkipUnderRace(t)
 	nodes := nodetest.StartCluster(t, 3, nodetest.WithConfig(func(c *nodecfg.Config) {
 		c.Topics.RetentionCheckInterval = "1h" // the test triggers retention itself
 	}))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // PluginVersion is one uploaded version of a Wasm plugin.
@@ -53,7 +54,13 @@ func (a *ClusterAdmin) UploadPlugin(ctx context.Context, name string, module []b
 	if description != "" {
 		path += "?description=" + url.QueryEscape(description)
 	}
-	data, err := a.doRaw(ctx, http.MethodPut, path, "application/wasm", module)
+	// The node compiles the module before answering: seconds for a
+	// standard-Go module, more on a small device.
+	up := *a
+	if up.HTTP == nil {
+		up.HTTP = &http.Client{Timeout: 5 * time.Minute}
+	}
+	data, err := up.doRaw(ctx, http.MethodPut, path, "application/wasm", module)
 	if err != nil {
 		return PluginVersion{}, err
 	}

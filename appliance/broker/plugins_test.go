@@ -28,6 +28,7 @@ const ordersSchema = `{"type":"object","required":["id","price"],"properties":{"
 // invalid ones are refused with INVALID_RECORD and their reasons, nothing
 // of a refused batch is written, and detaching lets everything through.
 func TestJSONSchemaValidator(t *testing.T) {
+	pluginstest.SkipUnderRace(t)
 	n := nodetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -120,6 +121,7 @@ func TestJSONSchemaValidator(t *testing.T) {
 // TestPluginVersionsAndRefusals: versions are listed, pinned, protected
 // while used, and bad modules are refused with the reason.
 func TestPluginVersionsAndRefusals(t *testing.T) {
+	pluginstest.SkipUnderRace(t)
 	n := nodetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -287,6 +289,7 @@ func readValues(t *testing.T, c *sdk.Client, topic string) []string {
 // with enforcement on, kcat records placed elsewhere are refused and those
 // placed right are stored.
 func TestKeyPrefixPartitioner(t *testing.T) {
+	pluginstest.SkipUnderRace(t)
 	kcat := kcatPath(t)
 	n := nodetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

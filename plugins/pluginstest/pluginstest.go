@@ -17,6 +17,16 @@ var (
 	built = map[string][]byte{}
 )
 
+// SkipUnderRace skips tests that compile the example plugins (megabytes of
+// Go compiled to Wasm): under the race detector wazero's compiler takes
+// minutes. `make test` runs them in a second pass without -race.
+func SkipUnderRace(t testing.TB) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("compiles example plugins: run without -race (make test does)")
+	}
+}
+
 // Example returns the module of plugins/examples/<name>, building it with
 // GOOS=wasip1 GOARCH=wasm when needed.
 func Example(t testing.TB, name string) []byte {

@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eddybroker/eddy/appliance/nodetest"
+	"github.com/eddybroker/eddy/plugins/pluginstest"
 )
 
 // run executes the command line against n over QUIC and returns stdout,
@@ -129,5 +132,61 @@ func TestHelpAndErrors(t *testing.T) {
 	defer cancel()
 	if code := Run(ctx, []string{"--brokers", "127.0.0.1:1", "--transport", "tcp", "topic", "list"}, nil, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "no broker answered") {
 		t.Fatalf("unreachable broker: exit %d, %q", code, errOut.String())
+	}
+}
+
+// TestPluginCommands drives the plugin lifecycle through the CLI: upload
+// the JSON Schema validator, attach it, produce valid and invalid lines
+// (each refused line explained), describe, detach and delete.
+func TestPluginCommands(t *testing.T) {
+	pluginstest.SkipUnderRace(t)
+	n := nodetest.Start(t)
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "jsonschema.wasm")
+	if err := os.WriteFile(wasm, pluginstest.Example(t, "jsonschema"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admin := "http://" + n.Addrs().Admin
+	out := mustRun(t, n, "", "--admin", admin, "plugin", "upload", "orders-schema", wasm)
+	if !strings.Contains(out, "uploaded orders-schema version 1 (validator") {
+		t.Fatalf("upload: %q", out)
+	}
+	mustRun(t, n, "", "topic", "create", "orders", "--partitions", "1",
+		"--config", "eddy.validator=orders-schema",
+		"--config", `eddy.validator.config.schema={"type":"object","required":["id"]}`)
+	if _, errOut, code := run(t, n, "", "topic", "create", "bad", "--config", "eddy.validator=orders-schema",
+		"--config", `eddy.validator.config.schema={"type":`); code == 0 || !strings.Contains(errOut, "schema") {
+		t.Fatalf("a schema that does not parse: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := run(t, n, "{\"id\":\"a\"}\nnot json\n{\"id\":\"b\"}\n{\"x\":1}\n", "produce", "orders")
+	if code == 0 {
+		t.Fatalf("producing invalid lines succeeded: %s %s", out, errOut)
+	}
+	for _, want := range []string{"line 2 rejected: value: not JSON", "line 4 rejected: value: missing property 'id'"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("produce stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if !strings.Contains(out, "produced 2 records") {
+		t.Fatalf("produce summary: %q", out)
+	}
+	out = mustRun(t, n, "", "--admin", admin, "plugin", "list")
+	if !strings.Contains(out, "orders-schema") || !strings.Contains(out, "orders (eddy.validator)") {
+		t.Fatalf("list: %q", out)
+	}
+	out = mustRun(t, n, "", "--admin", admin, "plugin", "describe", "orders-schema")
+	for _, want := range []string{"version 1 (latest)", "validator", "used by:  orders (eddy.validator)", "calls"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errOut, code := run(t, n, "", "--admin", admin, "plugin", "delete", "orders-schema", "--version", "1"); code == 0 || !strings.Contains(errOut, "used by orders") {
+		t.Fatalf("deleting a used plugin: exit %d, %q", code, errOut)
+	}
+	mustRun(t, n, "", "topic", "alter", "orders", "--delete-config", "eddy.validator")
+	mustRun(t, n, "not json\n", "produce", "orders")
+	out = mustRun(t, n, "", "--admin", admin, "plugin", "delete", "orders-schema", "--version", "1")
+	if !strings.Contains(out, "deleted orders-schema version 1") {
+		t.Fatalf("delete: %q", out)
 	}
 }
