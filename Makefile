@@ -70,7 +70,7 @@ group-test: ## eddy consume --group processes over QUIC and TCP: 7 member kills,
 	set -o pipefail; EDDY_GROUP_ROUNDS=7 $(GO) test -count=1 -run 'TestGroupConsumerProcesses' -v -timeout 20m ./cmd/eddy/ 2>&1 \
 	  | tee bench/results/group-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
 
-bench: bench-bin ## the standard suite, eddy vs NATS JetStream (about 30 min); reports in bench/results/standard
+bench: bench-bin plugins ## the standard suite, eddy vs NATS JetStream (about 30 min); reports in bench/results/standard
 	./$(BIN)/eddy-bench bench run --suite standard --out bench/results/standard
 
 bench-quick: bench-bin ## a 2-minute eddy vs NATS run; summary.md, JSON and PNG charts in bench/results/quick

@@ -42,12 +42,15 @@ func (t eddyTarget) Describe() string {
 
 type eddyInstance struct {
 	target eddyTarget
-	nodes  []*appliance.Node // in this process
-	proc   *brokerProcess    // or one node in its own process
-	seeds  []string
-	client *sdk.Client
-	pool   *x509.CertPool
-	log    *os.File
+	// validator, when set, is attached to the topic (Workload.Validator).
+	validator       string
+	validatorConfig map[string]string
+	nodes           []*appliance.Node // in this process
+	proc            *brokerProcess    // or one node in its own process
+	seeds           []string
+	client          *sdk.Client
+	pool            *x509.CertPool
+	log             *os.File
 }
 
 // Start starts w.Nodes() nodes; three form a cluster as `eddy serve
@@ -58,7 +61,7 @@ func (t eddyTarget) Start(ctx context.Context, w Workload, dir string) (Instance
 		return nil, fmt.Errorf("eddy log: %w", err)
 	}
 	log := zerolog.New(logFile).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	inst := &eddyInstance{target: t, log: logFile}
+	inst := &eddyInstance{target: t, log: logFile, validator: w.Validator, validatorConfig: w.ValidatorConfig}
 	n := w.Nodes()
 	initial := map[uint64]string{}
 	if n > 1 {
@@ -145,7 +148,27 @@ func (e *eddyInstance) dial(ctx context.Context, kopts ...kgo.Opt) (*sdk.Client,
 }
 
 func (e *eddyInstance) CreateTopic(ctx context.Context, name string, partitions, replication int) error {
-	resp, err := e.client.Admin().CreateTopic(ctx, int32(partitions), int16(replication), nil, name)
+	var configs map[string]*string
+	if e.validator != "" {
+		module, err := validatorModule(e.validator)
+		if err != nil {
+			return err
+		}
+		adminAddr := ""
+		if len(e.nodes) > 0 {
+			adminAddr = e.nodes[0].Addrs().Admin
+		}
+		adm := &sdk.ClusterAdmin{URL: "http://" + adminAddr}
+		if _, err := adm.UploadPlugin(ctx, "bench-validator", module, ""); err != nil {
+			return fmt.Errorf("upload the validator: %w", err)
+		}
+		v := "bench-validator"
+		configs = map[string]*string{"eddy.validator": &v}
+		for k, val := range e.validatorConfig {
+			configs["eddy.validator.config."+k] = &val
+		}
+	}
+	resp, err := e.client.Admin().CreateTopic(ctx, int32(partitions), int16(replication), configs, name)
 	if err == nil {
 		err = resp.Err
 	}
@@ -270,4 +293,18 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// validatorModule reads a validator: a .wasm file, or an example plugin
+// built by `make plugins`.
+func validatorModule(name string) ([]byte, error) {
+	path := name
+	if filepath.Ext(name) != ".wasm" {
+		path = filepath.Join("plugins", "examples", name, name+".wasm")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("validator %s: %w (run `make plugins` from the repository root, or give a .wasm file)", name, err)
+	}
+	return b, nil
 }

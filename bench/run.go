@@ -285,9 +285,14 @@ func (r *runner) send(ctx context.Context, ph *phase, rate float64, limit int64,
 					break
 				}
 				v := make([]byte, w.RecordSize)
-				copy(v[header:], payload[header:])
-				binary.BigEndian.PutUint64(v, uint64(intended.UnixNano()))
-				binary.BigEndian.PutUint64(v[8:], uint64(seq.Add(1)))
+				n := seq.Add(1)
+				if w.Values == "json" {
+					fillJSONValue(v, intended, n)
+				} else {
+					copy(v[header:], payload[header:])
+					binary.BigEndian.PutUint64(v, uint64(intended.UnixNano()))
+					binary.BigEndian.PutUint64(v[8:], uint64(n))
+				}
 				ph.sent.Add(1)
 				// Records in flight outlive the sending phase: they are
 				// sent under pctx, not ctx.
@@ -383,7 +388,7 @@ func (r *runner) latency(ctx context.Context) error {
 		if !measuring.Load() || len(v) < header {
 			return
 		}
-		sent := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		sent := sendTime(v)
 		if sent.Before(r.measureFrom) {
 			return // sent during calibration or warmup
 		}
@@ -642,6 +647,29 @@ func (r *runner) live(ph *phase, what string) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+// fillJSONValue fills v with a JSON object carrying the send time and the
+// sequence number, padded to len(v): {"t":…,"seq":…,"pad":"xxx…"}.
+func fillJSONValue(v []byte, sent time.Time, seq int64) {
+	b := fmt.Appendf(v[:0], `{"t":%d,"seq":%d,"pad":"`, sent.UnixNano(), seq)
+	for len(b) < len(v)-2 {
+		b = append(b, 'a'+byte(len(b)%26))
+	}
+	b = append(b, '"', '}')
+	copy(v, b)
+}
+
+// sendTime reads the send time from a value, binary or JSON.
+func sendTime(v []byte) time.Time {
+	if len(v) > 6 && string(v[:5]) == `{"t":` {
+		end := bytes.IndexByte(v[5:], ',')
+		if end > 0 {
+			n, _ := strconv.ParseInt(string(v[5:5+end]), 10, 64)
+			return time.Unix(0, n)
+		}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 }
 
 // keySource produces the workload's keys.

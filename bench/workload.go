@@ -73,6 +73,16 @@ type Workload struct {
 	// and drops packets (needs root, ip and tc).
 	Link *LinkSpec `yaml:"link,omitempty" json:"link,omitempty"`
 
+	// Values: random (incompressible bytes, the default) or json (a JSON
+	// object of record_size bytes, as validators expect).
+	Values string `yaml:"values,omitempty" json:"values,omitempty"`
+	// Validator attaches a validator plugin to eddy's topic: a .wasm file,
+	// or the name of an example under plugins/examples (`make plugins`
+	// builds them). ValidatorConfig are its settings. NATS has no
+	// equivalent: its runs show what validation costs eddy.
+	Validator       string            `yaml:"validator,omitempty" json:"validator,omitempty"`
+	ValidatorConfig map[string]string `yaml:"validator_config,omitempty" json:"validator_config,omitempty"`
+
 	// Targets this workload runs against when the command line names none.
 	Targets []string `yaml:"targets,omitempty" json:"targets,omitempty"`
 }
@@ -199,6 +209,9 @@ func (w *Workload) setDefaults() {
 	if w.Runs == 0 {
 		w.Runs = 3
 	}
+	if w.Values == "" {
+		w.Values = "random"
+	}
 	if w.Kind == KindLatency && w.Rate == 0 && w.RateFraction == 0 {
 		w.RateFraction = 0.5
 	}
@@ -252,6 +265,9 @@ func (w *Workload) Validate() error {
 	if w.Linger != nil && (w.Linger.D() < 0 || w.Linger.D() > time.Minute) {
 		bad("linger %v: use 0s to 1m", w.Linger)
 	}
+	if w.Values != "random" && w.Values != "json" {
+		bad("values %q: use random or json", w.Values)
+	}
 	if w.Runs < 1 {
 		bad("runs %d: at least 1 (3 or more for min/median/max)", w.Runs)
 	}
@@ -274,7 +290,7 @@ var builtin embed.FS
 
 // Suites name groups of built-in workloads.
 var Suites = map[string][]string{
-	"standard": {"produce-r1", "produce-r3", "latency-r1", "latency-r1-fixed", "consume-r1", "partitions-1000", "lossy-link"},
+	"standard": {"produce-r1", "produce-r3", "latency-r1", "latency-r1-fixed", "consume-r1", "partitions-1000", "lossy-link", "produce-validated"},
 	"quick":    {"quick-produce-r1", "quick-latency-r1"},
 }
 
