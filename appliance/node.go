@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -186,7 +187,13 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		// A standard-Go JSON Schema validator took 0.2–0.7 ms per record
 		// under wazero's context checks: 32 records a call stay well inside
 		// a 250 ms budget on a loaded two-core box (docs/plugins.md).
-		Limits: plugins.Limits{MaxBatchRecords: 32, CallTimeout: 250 * time.Millisecond},
+		Limits: plugins.Limits{
+			MaxBatchRecords:      cmp.Or(cfg.Plugins.BatchRecords, 32),
+			CallTimeout:          cfg.Plugins.CallBudget(),
+			MemoryBytes:          uint64(cfg.Plugins.MemoryMiB) << 20,
+			MaxInstances:         cfg.Plugins.Instances,
+			FailuresBeforeFailed: cfg.Plugins.FailuresBeforeDisabled,
+		},
 		Logger: log.With().Str("component", "plugins").Logger(),
 	})
 	if err != nil {
@@ -281,6 +288,7 @@ func (n *Node) registerGauges() {
 	n.metrics.RegisterGauge("consumer_group_members", "Members of the consumer groups coordinated by this node.", func() float64 {
 		return float64(n.broker.GroupStats().Members)
 	})
+	n.metrics.Registry.MustRegister(n.broker.PluginCollector())
 	n.metrics.RegisterGauge("partition_replicas", "Partition replicas hosted by this node.", func() float64 { return count(false) })
 	n.metrics.RegisterGauge("partition_leaders", "Partition replicas this node leads.", func() float64 { return count(true) })
 }

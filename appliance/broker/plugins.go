@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -383,4 +385,62 @@ func readRecords(l *partlog.Log, from, end int64) ([]abi.Record, error) {
 		off = next
 	}
 	return out, nil
+}
+
+// pluginCollector exports every loaded plugin's figures to Prometheus,
+// labelled by plugin name, version and module.
+type pluginCollector struct{ b *Broker }
+
+var (
+	pluginCallsDesc = prometheus.NewDesc("eddy_plugin_calls_total", "Calls into a Wasm plugin on this node (a batch above plugins.batch_records takes several).",
+		[]string{"plugin", "version"}, nil)
+	pluginRecordsDesc = prometheus.NewDesc("eddy_plugin_records_total", "Records passed to a Wasm plugin on this node.",
+		[]string{"plugin", "version"}, nil)
+	pluginFailuresDesc = prometheus.NewDesc("eddy_plugin_failures_total", "Calls into a Wasm plugin that trapped, ran past their budget or broke the ABI, on this node.",
+		[]string{"plugin", "version"}, nil)
+	pluginDisabledDesc = prometheus.NewDesc("eddy_plugin_disabled", "1 when a plugin failed repeatedly and is disabled on this node.",
+		[]string{"plugin", "version"}, nil)
+	pluginCallSecondsDesc = prometheus.NewDesc("eddy_plugin_call_seconds_mean", "Mean duration of a call into a Wasm plugin on this node.",
+		[]string{"plugin", "version"}, nil)
+)
+
+// PluginCollector returns the Prometheus collector of plugin figures.
+func (b *Broker) PluginCollector() prometheus.Collector { return pluginCollector{b} }
+
+func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{pluginCallsDesc, pluginRecordsDesc, pluginFailuresDesc, pluginDisabledDesc, pluginCallSecondsDesc} {
+		ch <- d
+	}
+}
+
+func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.host.Meta()
+	for name, p := range st.Plugins {
+		for _, v := range p.Versions {
+			stats, ok := c.b.PluginStats(v.SHA256)
+			if !ok {
+				continue
+			}
+			var calls, records, failures int64
+			var disabled float64
+			var total time.Duration
+			for _, s := range stats {
+				calls += s.Calls
+				records += s.Records
+				failures += s.Failures
+				total += s.MeanCall * time.Duration(s.Calls)
+				if s.Failed {
+					disabled = 1
+				}
+			}
+			labels := []string{name, strconv.Itoa(v.Version)}
+			ch <- prometheus.MustNewConstMetric(pluginCallsDesc, prometheus.CounterValue, float64(calls), labels...)
+			ch <- prometheus.MustNewConstMetric(pluginRecordsDesc, prometheus.CounterValue, float64(records), labels...)
+			ch <- prometheus.MustNewConstMetric(pluginFailuresDesc, prometheus.CounterValue, float64(failures), labels...)
+			ch <- prometheus.MustNewConstMetric(pluginDisabledDesc, prometheus.GaugeValue, disabled, labels...)
+			if calls > 0 {
+				ch <- prometheus.MustNewConstMetric(pluginCallSecondsDesc, prometheus.GaugeValue, (total / time.Duration(calls)).Seconds(), labels...)
+			}
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +113,16 @@ func TestJSONSchemaValidator(t *testing.T) {
 	}
 	if len(p.Versions) != 1 || len(p.Versions[0].Stats) == 0 || p.Versions[0].Stats[0].Records < int64(len(valid)+len(invalid)) {
 		t.Fatalf("describe: %+v", p)
+	}
+	// And in Prometheus.
+	mresp, err := http.Get("http://" + n.Addrs().Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(body), `eddy_plugin_records_total{plugin="orders-schema",version="1"}`) {
+		t.Fatalf("/metrics has no plugin figures:\n%s", body)
 	}
 	// Unused now, it can be deleted.
 	if err := adm.DeletePlugin(ctx, "orders-schema", 1); err != nil {

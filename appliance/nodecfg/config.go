@@ -65,12 +65,13 @@ type Config struct {
 	// Insecure allows a plaintext Kafka TCP listener or the admin API on a
 	// non-loopback address. For labs only: anyone who can reach the port
 	// can read and write every topic.
-	Insecure bool         `yaml:"insecure"`
-	Topics   TopicsConfig `yaml:"topics"`
-	Groups   GroupsConfig `yaml:"groups"`
-	Limits   LimitsConfig `yaml:"limits"`
-	Raft     RaftConfig   `yaml:"raft"`
-	Log      LogConfig    `yaml:"log"`
+	Insecure bool          `yaml:"insecure"`
+	Topics   TopicsConfig  `yaml:"topics"`
+	Groups   GroupsConfig  `yaml:"groups"`
+	Plugins  PluginsConfig `yaml:"plugins"`
+	Limits   LimitsConfig  `yaml:"limits"`
+	Raft     RaftConfig    `yaml:"raft"`
+	Log      LogConfig     `yaml:"log"`
 }
 
 // Addresses are host:port pairs, one per listener.
@@ -101,6 +102,34 @@ type TopicsConfig struct {
 }
 
 // GroupsConfig sets how consumer groups are kept.
+// PluginsConfig bounds what each Wasm plugin may use (docs/plugins.md).
+// Zero values take the defaults.
+type PluginsConfig struct {
+	// CallTimeout is the CPU budget of one call into a plugin (Go
+	// duration; default 250ms). A call past it is stopped and counted as
+	// a failure.
+	CallTimeout string `yaml:"call_timeout"`
+	// BatchRecords is how many records one call gets; bigger produce
+	// batches take several calls (default 32).
+	BatchRecords int `yaml:"batch_records"`
+	// MemoryMiB caps each instance's memory (default 64).
+	MemoryMiB int `yaml:"memory_mib"`
+	// Instances is how many warm instances a plugin keeps per topic
+	// setting (default min(cores, 4)).
+	Instances int `yaml:"instances"`
+	// FailuresBeforeDisabled: consecutive failures that disable a plugin
+	// on this node (default 5).
+	FailuresBeforeDisabled int `yaml:"failures_before_disabled"`
+}
+
+// CallBudget returns plugins.call_timeout, 250ms when unset.
+func (p PluginsConfig) CallBudget() time.Duration {
+	if d, err := time.ParseDuration(p.CallTimeout); err == nil && d > 0 {
+		return d
+	}
+	return 250 * time.Millisecond
+}
+
 type GroupsConfig struct {
 	// Shards is how many Raft groups hold consumer groups and committed
 	// offsets (a group's shard is a hash of its id). Fixed when the
@@ -340,6 +369,15 @@ func (c *Config) Validate() error {
 	}
 	if minS, maxS, _ := c.Groups.GroupTimeouts(); minS > 0 && maxS > 0 && minS > maxS {
 		return fmt.Errorf("groups.min_session_timeout %s is above groups.max_session_timeout %s", minS, maxS)
+	}
+	if c.Plugins.CallTimeout != "" {
+		if d, err := time.ParseDuration(c.Plugins.CallTimeout); err != nil || d <= 0 || d > time.Minute {
+			return fmt.Errorf("plugins.call_timeout: %q is not a duration between 1ms and 1m", c.Plugins.CallTimeout)
+		}
+	}
+	if c.Plugins.BatchRecords < 0 || c.Plugins.BatchRecords > 100000 || c.Plugins.MemoryMiB < 0 || c.Plugins.MemoryMiB > 2048 ||
+		c.Plugins.Instances < 0 || c.Plugins.Instances > 64 || c.Plugins.FailuresBeforeDisabled < 0 {
+		return fmt.Errorf("plugins: batch_records (0..100000), memory_mib (0..2048), instances (0..64) and failures_before_disabled must be in range")
 	}
 	if c.Limits.MaxFrameBytes < 1<<20 {
 		return fmt.Errorf("limits.max_frame_bytes: %d is below 1 MiB, too small for Kafka clients", c.Limits.MaxFrameBytes)
