@@ -13,21 +13,8 @@ import (
 	"github.com/eddybroker/eddy/sdk"
 )
 
-// jsonRecord is a 1 KiB JSON object that the benchmark schema accepts.
-func jsonRecord(i int) []byte {
-	prefix := fmt.Sprintf(`{"id":"order-%08d","price":%d,"note":"`, i, i%1000)
-	b := make([]byte, 0, recordSize)
-	b = append(b, prefix...)
-	for len(b) < recordSize-2 {
-		b = append(b, 'a'+byte(i+len(b))%26)
-	}
-	return append(b, '"', '}')
-}
-
-const benchSchema = `{"type":"object","required":["id","price"],"properties":{"id":{"type":"string"},"price":{"type":"number","minimum":0},"note":{"type":"string"}}}`
-
-// BenchmarkProduceValidated measures acknowledged 1 KiB JSON records per
-// second over QUIC into a 3-partition topic without a validator and with
+// BenchmarkProduceValidated measures acknowledged 1 KiB JSON records (the
+// produce-validated workload's) per second over QUIC into a 3-partition topic without a validator and with
 // the JSON Schema example plugin attached, in the same run, and the
 // validator's cost per record.
 func BenchmarkProduceValidated(b *testing.B) {
@@ -35,6 +22,11 @@ func BenchmarkProduceValidated(b *testing.B) {
 	ctx := context.Background()
 	adm := &sdk.ClusterAdmin{URL: "http://" + n.Addrs().Admin}
 	if _, err := adm.UploadPlugin(ctx, "bench-schema", pluginstest.Example(b, "jsonschema"), ""); err != nil {
+		b.Fatal(err)
+	}
+	// The harness's produce-validated workload: the same values and schema.
+	w, err := LoadWorkload("produce-validated")
+	if err != nil {
 		b.Fatal(err)
 	}
 	for _, validated := range []bool{false, true} {
@@ -48,7 +40,7 @@ func BenchmarkProduceValidated(b *testing.B) {
 			topic := fmt.Sprintf("bench-json-%d", topicSeq.Add(1))
 			var cfg map[string]*string
 			if validated {
-				v, s := "bench-schema", benchSchema
+				v, s := "bench-schema", w.ValidatorConfig["schema"]
 				cfg = map[string]*string{"eddy.validator": &v, "eddy.validator.config.schema": &s}
 			}
 			resp, err := c.Admin().CreateTopic(ctx, 3, 1, cfg, topic)
@@ -68,7 +60,9 @@ func BenchmarkProduceValidated(b *testing.B) {
 			start := time.Now()
 			var failed atomic.Int64
 			for i := range b.N {
-				cl.Produce(ctx, &kgo.Record{Topic: topic, Value: jsonRecord(i)}, func(_ *kgo.Record, err error) {
+				v := make([]byte, recordSize)
+				fillJSONValue(v, time.Now(), int64(i))
+				cl.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, func(_ *kgo.Record, err error) {
 					if err != nil {
 						failed.Add(1)
 					}

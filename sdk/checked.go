@@ -117,30 +117,24 @@ func (c *Client) ProduceChecked(ctx context.Context, topic string, partition int
 }
 
 // partitionLeader asks the cluster (not kgo's cache, which holds only the
-// topics kgo produces to) for a partition's leader.
+// topics kgo produces to) for a partition's leader and the topic's id.
 func (c *Client) partitionLeader(ctx context.Context, topic string, partition int32) (int32, [16]byte, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, c.kgo)
+	md, err := c.admin.Metadata(ctx, topic)
 	if err != nil {
 		return -1, [16]byte{}, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return -1, t.TopicID, fmt.Errorf("metadata of %s: %w", topic, err)
-		}
-		for _, p := range t.Partitions {
-			if p.Partition == partition {
-				if p.Leader < 0 {
-					return -1, t.TopicID, fmt.Errorf("%s/%d has no leader yet", topic, partition)
-				}
-				return p.Leader, t.TopicID, nil
-			}
-		}
+	t, ok := md.Topics[topic]
+	if !ok || t.Err != nil {
+		return -1, [16]byte{}, fmt.Errorf("metadata of %s: %v", topic, t.Err)
 	}
-	return -1, [16]byte{}, fmt.Errorf("%s has no partition %d", topic, partition)
+	p, ok := t.Partitions[partition]
+	switch {
+	case !ok:
+		return -1, t.ID, fmt.Errorf("%s has no partition %d", topic, partition)
+	case p.Leader < 0:
+		return -1, t.ID, fmt.Errorf("%s/%d has no leader yet", topic, partition)
+	}
+	return p.Leader, t.ID, nil
 }
 
 func errCodeMessage(err error, msg *string) error {

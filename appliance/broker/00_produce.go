@@ -183,11 +183,14 @@ func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.Produ
 	if leader != b.host.NodeID() {
 		return pendingPartition{}, raftgroups.ErrNotLeader
 	}
-	if err := b.enforcePartitioner(ctx, topic, rp.Partition, rp.Records, headers); err != nil {
-		return pendingPartition{}, err
-	}
-	if err := b.validate(ctx, topic, rp.Records, headers); err != nil {
-		return pendingPartition{}, err
+	if topic.Configs[meta.ConfigValidator] != "" || topic.Configs[meta.ConfigPartitioner] != "" {
+		decoded := pluginRecords(rp.Records, headers)
+		if err := b.enforcePartitioner(ctx, topic, rp.Partition, decoded); err != nil {
+			return pendingPartition{}, err
+		}
+		if err := b.validate(ctx, topic, decoded); err != nil {
+			return pendingPartition{}, err
+		}
 	}
 	cmd := fsm.EncodeAppend(make([]byte, 0, 16+len(rp.Records)), fsm.AppendCommand{
 		LeaderEpoch:   int32(term),

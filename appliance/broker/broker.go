@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,9 +85,19 @@ type Broker struct {
 	plugins pluginCache
 }
 
-// Run serves the group coordinators of the group shards this node leads
-// until ctx ends; the node runs it for the broker's life.
-func (b *Broker) Run(ctx context.Context) { b.coords.run(ctx) }
+// Run serves the group coordinators of the group shards this node leads,
+// and releases plugins topics no longer attach, until ctx ends; the node
+// runs it for the broker's life.
+func (b *Broker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.sweepPlugins(ctx)
+	}()
+	b.coords.run(ctx)
+	wg.Wait()
+}
 
 // WaitProduces waits until every produce request already proposed has
 // been answered, or ctx ends. A stopping node calls it after handing off

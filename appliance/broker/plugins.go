@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,28 +21,32 @@ import (
 	"github.com/eddybroker/eddy/raftgroups/partlog"
 )
 
-// pluginCache holds the plugins loaded for the current metadata: a topic's
-// attachment resolves to a module and its per-topic settings, and the host
-// keeps one warm pool per (module, settings).
+// pluginCache holds the plugins topics attach. An entry is resolved again
+// only when the metadata changes, and keeps its loaded plugin while the
+// topic still attaches the same module with the same settings: the host
+// hashes a module on Load, which the produce path must not pay. A plugin
+// no topic attaches any more is closed, freeing its warm instances.
 type pluginCache struct {
-	mu    sync.Mutex
-	state *meta.State
-	// byKey: "<topic>\x00<attachment config>" → the loaded plugin, or the
-	// error that loading it gave.
-	byKey map[string]loadedPlugin
-	// bySHA keeps every plugin loaded from a module, for its statistics.
-	bySHA map[string][]*plugins.Plugin
+	mu sync.Mutex
+	// byKey: "<topic>\x00<attachment config>" → what it resolved to.
+	byKey map[string]*attachedPlugin
 }
 
-type loadedPlugin struct {
-	plugin  *plugins.Plugin
-	version *meta.PluginVersion
-	err     error
+type attachedPlugin struct {
+	topic, key string
+	sha        string
+	settings   map[string]string
+	version    *meta.PluginVersion
+	plugin     *plugins.Plugin // nil when loading failed
+	err        error
+	checked    *meta.State // the metadata this entry was resolved against
 }
 
 // attached returns the plugin a topic attaches under key (eddy.validator
 // and the like), or nil when none is attached.
 func (b *Broker) attached(ctx context.Context, t *meta.Topic, key, prefix string) (*plugins.Plugin, *meta.PluginVersion, error) {
+	st := b.host.Meta()
+	c := &b.plugins
 	ref := t.Configs[key]
 	if ref == "" {
 		return nil, nil, nil
@@ -49,54 +54,98 @@ func (b *Broker) attached(ctx context.Context, t *meta.Topic, key, prefix string
 	if b.cfg.Plugins == nil {
 		return nil, nil, errors.New("this node runs no plugin host")
 	}
-	st := b.host.Meta()
-	c := &b.plugins
-	c.mu.Lock()
-	if c.state != st {
-		c.state, c.byKey = st, map[string]loadedPlugin{}
-	}
 	k := t.Name + "\x00" + key
-	lp, ok := c.byKey[k]
+	c.mu.Lock()
+	e := c.byKey[k]
+	if e != nil && e.checked == st {
+		version := e.version // checked and version change under mu
+		c.mu.Unlock()
+		return e.plugin, version, e.err
+	}
 	c.mu.Unlock()
-	if ok {
-		return lp.plugin, lp.version, lp.err
-	}
+
 	_, pv, err := st.ResolvePlugin(ref)
-	if err == nil {
-		module, ok := st.Modules[pv.SHA256]
-		if !ok {
-			err = fmt.Errorf("plugin %s: module %s is missing from the metadata", ref, pv.SHA256)
-		} else {
-			lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			lp.plugin, err = b.cfg.Plugins.Load(lctx, module, meta.PluginConfigs(t.Configs, prefix))
-			cancel()
-		}
-	}
-	lp.version, lp.err = pv, err
 	if err != nil {
-		lp.err = fmt.Errorf("%s %s: %w", key, ref, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", key, ref, err)
+	}
+	settings := meta.PluginConfigs(t.Configs, prefix)
+	if e != nil && e.plugin != nil && e.sha == pv.SHA256 && maps.Equal(e.settings, settings) {
+		c.mu.Lock()
+		e.checked, e.version = st, pv
+		c.mu.Unlock()
+		return e.plugin, pv, nil
+	}
+	next := &attachedPlugin{topic: t.Name, key: key, sha: pv.SHA256, settings: settings, version: pv, checked: st}
+	if module, ok := st.Modules[pv.SHA256]; !ok {
+		next.err = fmt.Errorf("%s %s: module %s is missing from the metadata", key, ref, pv.SHA256)
+	} else {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		next.plugin, next.err = b.cfg.Plugins.Load(lctx, module, settings)
+		cancel()
+		if next.err != nil {
+			next.err = fmt.Errorf("%s %s: %w", key, ref, next.err)
+		}
 	}
 	c.mu.Lock()
-	if c.state == st {
-		c.byKey[k] = lp
+	if c.byKey == nil {
+		c.byKey = map[string]*attachedPlugin{}
 	}
-	if lp.plugin != nil {
-		if c.bySHA == nil {
-			c.bySHA = map[string][]*plugins.Plugin{}
-		}
-		if !slices.Contains(c.bySHA[pv.SHA256], lp.plugin) {
-			c.bySHA[pv.SHA256] = append(c.bySHA[pv.SHA256], lp.plugin)
-		}
-	}
+	old := c.byKey[k]
+	c.byKey[k] = next
 	c.mu.Unlock()
-	return lp.plugin, lp.version, lp.err
+	if old != nil && old.plugin != nil {
+		closePlugins([]*plugins.Plugin{old.plugin})
+	}
+	return next.plugin, next.version, next.err
 }
 
-// PluginStats returns the statistics of the plugins this node loaded from
-// the module with sha256 (one per topic setting), and whether it loaded any.
+// sweepPlugins closes, at every metadata change, the plugins of topics
+// that were deleted or no longer attach one, freeing their instances. The
+// broker's Run owns it.
+func (b *Broker) sweepPlugins(ctx context.Context) {
+	for {
+		changed := b.host.MetaChanged()
+		st := b.host.Meta()
+		c := &b.plugins
+		var stale []*plugins.Plugin
+		c.mu.Lock()
+		for k, e := range c.byKey {
+			if t, ok := st.Topics[e.topic]; !ok || t.Configs[e.key] == "" {
+				delete(c.byKey, k)
+				if e.plugin != nil {
+					stale = append(stale, e.plugin)
+				}
+			}
+		}
+		c.mu.Unlock()
+		closePlugins(stale)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+func closePlugins(ps []*plugins.Plugin) {
+	for _, p := range ps {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		p.Close(ctx)
+		cancel()
+	}
+}
+
+// PluginStats returns the statistics of the plugins this node runs from
+// the module with sha256 (one per topic attaching it), and whether it runs
+// any.
 func (b *Broker) PluginStats(sha256 string) ([]plugins.Stats, bool) {
 	b.plugins.mu.Lock()
-	ps := slices.Clone(b.plugins.bySHA[sha256])
+	var ps []*plugins.Plugin
+	for _, e := range b.plugins.byKey {
+		if e.sha == sha256 && e.plugin != nil && !slices.Contains(ps, e.plugin) {
+			ps = append(ps, e.plugin)
+		}
+	}
 	b.plugins.mu.Unlock()
 	var out []plugins.Stats
 	for _, p := range ps {
@@ -169,7 +218,7 @@ func (r *recordRejections) Unwrap() error { return kerr.InvalidRecord }
 // validate runs the topic's validator, if any, over every record of the
 // partition's batches, decompressing as needed. A rejected record fails
 // the whole produce and nothing of it is written.
-func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, headers []partlog.BatchHeader) error {
+func (b *Broker) validate(ctx context.Context, t *meta.Topic, decoded func() ([]abi.Record, error)) error {
 	p, pv, err := b.attached(ctx, t, meta.ConfigValidator, meta.ValidatorConfigPrefix)
 	if p == nil && err == nil {
 		return nil
@@ -181,7 +230,7 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, he
 		}
 		return fmt.Errorf("%w: %w: %v", kerr.PolicyViolation, errValidatorFailed, err)
 	}
-	records, err := decodeForPlugin(batches, headers)
+	records, err := decoded()
 	if err != nil {
 		return err
 	}
@@ -221,8 +270,14 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, batches []byte, he
 	return rej
 }
 
-// decodeForPlugin decodes a produce's batches (inflating compressed ones)
-// into the records a plugin sees. Keys and values alias the request.
+// pluginRecords returns a func that decodes a produce's batches (inflating
+// compressed ones) into the records plugins see, once, on first call: a
+// partition with no plugin never decodes, one with two decodes once. Keys
+// and values alias the request.
+func pluginRecords(batches []byte, headers []partlog.BatchHeader) func() ([]abi.Record, error) {
+	return sync.OnceValues(func() ([]abi.Record, error) { return decodeForPlugin(batches, headers) })
+}
+
 func decodeForPlugin(batches []byte, headers []partlog.BatchHeader) ([]abi.Record, error) {
 	var records []abi.Record
 	base := headers[0].BaseOffset
@@ -248,7 +303,7 @@ func decodeForPlugin(batches []byte, headers []partlog.BatchHeader) ([]abi.Recor
 // enforcePartitioner refuses, with eddy.partitioner.enforce=reject, the
 // records a client placed in another partition than the topic's
 // partitioner picks.
-func (b *Broker) enforcePartitioner(ctx context.Context, t *meta.Topic, partition int32, batches []byte, headers []partlog.BatchHeader) error {
+func (b *Broker) enforcePartitioner(ctx context.Context, t *meta.Topic, partition int32, decoded func() ([]abi.Record, error)) error {
 	if t.Configs[meta.ConfigPartitioner] == "" || t.Config(meta.ConfigPartitionerEnforce, b.host.TopicDefaults()) != "reject" {
 		return nil
 	}
@@ -256,7 +311,7 @@ func (b *Broker) enforcePartitioner(ctx context.Context, t *meta.Topic, partitio
 	if err != nil {
 		return fmt.Errorf("%w: the partitioner that eddy.partitioner.enforce requires failed: %v", kerr.PolicyViolation, err)
 	}
-	records, err := decodeForPlugin(batches, headers)
+	records, err := decoded()
 	if err != nil {
 		return err
 	}
@@ -303,12 +358,12 @@ func setRecordErrors(p *kmsg.ProduceResponseTopicPartition, err error) {
 // maxRetentionScan bounds the records one retention check reads.
 const maxRetentionScan = 1 << 20
 
-// RetentionPolicy runs a topic's retention plugin on the leader: it reads
-// the oldest closed segments, oldest first, and lets the log start past
-// every segment whose records all expired, stopping at the first segment
-// that keeps one. The active segment is never deleted (segment.ms rolls
-// it). raftgroups proposes the result, so every replica deletes the same
-// prefix.
+// RetentionPolicy runs a topic's retention plugin on the leader: it walks
+// the closed segments, oldest first, a read at a time, and lets the log
+// start past every segment whose records all expired. It stops at the
+// first record the plugin keeps, so a check usually reads one block. The
+// active segment is never deleted (segment.ms rolls it). raftgroups
+// proposes the result, so every replica deletes the same prefix.
 func (b *Broker) RetentionPolicy(ctx context.Context, t *meta.Topic, l *partlog.Log, nowMs int64) (int64, error) {
 	p, _, err := b.attached(ctx, t, meta.ConfigRetention, meta.RetentionConfigPrefix)
 	if p == nil {
@@ -321,40 +376,43 @@ func (b *Broker) RetentionPolicy(ctx context.Context, t *meta.Topic, l *partlog.
 		if s.EndOffset <= to {
 			continue
 		}
-		records, err := readRecords(l, max(s.BaseOffset, to), s.EndOffset)
-		if err != nil {
-			return to, fmt.Errorf("read segment at %d: %w", s.BaseOffset, err)
-		}
-		if scanned += len(records); scanned > maxRetentionScan {
-			return to, nil
-		}
-		if len(records) > 0 {
+		keep := false
+		err := scanRecords(l, max(s.BaseOffset, to), s.EndOffset, func(records []abi.Record) (bool, error) {
+			if scanned += len(records); scanned > maxRetentionScan {
+				keep = true // the rest waits for the next check
+				return false, nil
+			}
 			expired, err := p.RetainRecords(ctx, nowMs, records)
 			if err != nil {
-				return to, err
+				return false, err
 			}
-			if slices.Contains(expired, false) {
-				return to, nil
-			}
+			keep = slices.Contains(expired, false)
+			return !keep, nil
+		})
+		if err != nil {
+			return to, fmt.Errorf("segment at %d: %w", s.BaseOffset, err)
+		}
+		if keep {
+			return to, nil
 		}
 		to = s.EndOffset
 	}
 	return to, nil
 }
 
-// readRecords decodes the records with offsets in [from, end).
-func readRecords(l *partlog.Log, from, end int64) ([]abi.Record, error) {
-	var out []abi.Record
+// scanRecords calls fn with the records of [from, end), one read block at
+// a time, until fn says stop. The records alias the block: fn must not
+// keep them.
+func scanRecords(l *partlog.Log, from, end int64, fn func([]abi.Record) (bool, error)) error {
 	var buf []byte
+	var records []abi.Record
 	for off := from; off < end; {
 		data, err := l.Read(off, 1<<20, buf[:0])
 		if err != nil {
-			return nil, err
-		}
-		if len(data) == 0 {
-			break
+			return err
 		}
 		buf = data
+		records = records[:0]
 		next := off
 		for len(data) > 0 {
 			h, err := partlog.ParseBatchHeader(data)
@@ -362,29 +420,34 @@ func readRecords(l *partlog.Log, from, end int64) ([]abi.Record, error) {
 				break
 			}
 			err = partlog.DecodeRecords(data[:h.Size()], maxValidateDecompressed, func(r partlog.Record) error {
-				if r.Offset < from || r.Offset >= end {
+				if r.Offset < off || r.Offset >= end {
 					return nil
 				}
 				hs := make([]abi.Header, len(r.Headers))
 				for i, hd := range r.Headers {
-					hs[i] = abi.Header{Key: hd.Key, Value: slices.Clone(hd.Value)}
+					hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
 				}
-				out = append(out, abi.Record{OffsetDelta: r.Offset - from, Timestamp: r.Timestamp,
-					Key: slices.Clone(r.Key), Value: slices.Clone(r.Value), Headers: hs})
+				records = append(records, abi.Record{OffsetDelta: r.Offset - off, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
 				return nil
 			})
 			if err != nil {
-				return nil, err
+				return err
 			}
 			next = h.LastOffset() + 1
 			data = data[h.Size():]
 		}
 		if next <= off {
-			break
+			return nil // nothing readable here
+		}
+		if len(records) > 0 {
+			more, err := fn(records)
+			if err != nil || !more {
+				return err
+			}
 		}
 		off = next
 	}
-	return out, nil
+	return nil
 }
 
 // pluginCollector exports every loaded plugin's figures to Prometheus,

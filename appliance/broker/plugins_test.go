@@ -98,14 +98,6 @@ func TestJSONSchemaValidator(t *testing.T) {
 		t.Fatalf("stored %q, want only the valid records %q", got, valid)
 	}
 
-	// Detach: everything goes through.
-	if rs, err := c.Admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "eddy.validator"}}, "orders"); err != nil || rs[0].Err != nil {
-		t.Fatal(err, rs)
-	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(invalid[1])}).FirstErr(); err != nil {
-		t.Fatalf("after detaching, %q: %v", invalid[1], err)
-	}
-
 	// The plugin reports its use.
 	p, err := adm.Plugin(ctx, "orders-schema")
 	if err != nil {
@@ -124,6 +116,24 @@ func TestJSONSchemaValidator(t *testing.T) {
 	if !strings.Contains(string(body), `eddy_plugin_records_total{plugin="orders-schema",version="1"}`) {
 		t.Fatalf("/metrics has no plugin figures:\n%s", body)
 	}
+	// Detach: everything goes through.
+	if rs, err := c.Admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "eddy.validator"}}, "orders"); err != nil || rs[0].Err != nil {
+		t.Fatal(err, rs)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(invalid[1])}).FirstErr(); err != nil {
+		t.Fatalf("after detaching, %q: %v", invalid[1], err)
+	}
+	// The node lets go of the detached plugin (its instances are freed).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		p, err := adm.Plugin(ctx, "orders-schema")
+		if err == nil && len(p.Versions[0].Stats) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after detaching, the node still runs the plugin: %+v, %v", p, err)
+		}
+	}
+
 	// Unused now, it can be deleted.
 	if err := adm.DeletePlugin(ctx, "orders-schema", 1); err != nil {
 		t.Fatal(err)
