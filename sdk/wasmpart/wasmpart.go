@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,10 +73,12 @@ func (p *Partitioner) Prepare(ctx context.Context, topics ...string) error {
 			p.mu.Unlock()
 			continue
 		}
-		name, version, _ := strings.Cut(ref, "@")
+		name, version, pinned := strings.Cut(ref, "@")
 		v := 0
-		if version != "" {
-			fmt.Sscan(version, &v)
+		if pinned {
+			if v, err = strconv.Atoi(version); err != nil || v < 1 {
+				return fmt.Errorf("wasmpart: %s has eddy.partitioner=%q: the version after @ must be a positive number", rc.Name, ref)
+			}
 		}
 		module, err := p.admin.PluginModule(ctx, name, v)
 		if err != nil {
