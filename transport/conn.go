@@ -61,6 +61,27 @@ type ConnInfo struct {
 	TLS *tls.ConnectionState
 	// ID is unique among the connections of this process.
 	ID uint64
+
+	// principal is the identity the handler established for the
+	// connection (from a client certificate at connect, or SASL later);
+	// nil until then.
+	principal atomic.Pointer[string]
+}
+
+// SetPrincipal records who the connection has authenticated as. The
+// handler calls it from ServerConfig.OnConnect (client certificates, or
+// an anonymous identity on listeners without authentication) or when a
+// SASL exchange succeeds. Frames read before it is set are held to the
+// listener's pre-authentication frame limit.
+func (c *ConnInfo) SetPrincipal(p string) { c.principal.Store(&p) }
+
+// Principal returns the identity recorded by SetPrincipal, and false while
+// the connection has not authenticated.
+func (c *ConnInfo) Principal() (string, bool) {
+	if p := c.principal.Load(); p != nil {
+		return *p, true
+	}
+	return "", false
 }
 
 // OversizedHeadBytes is how much of an oversized frame ServeOversized sees.
