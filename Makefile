@@ -9,7 +9,7 @@ FUZZ_SHORT ?= 5s
 FUZZ_LONG ?= 2m
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help build bench-bin plugins run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test clean
+.PHONY: help build bench-bin plugins run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test chaos clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ $(TOOLS)/staticcheck:
 deps: ## install what the tests need (kcat from Debian's packages) when missing
 	@command -v kcat >/dev/null || { echo "installing kcat (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kcat >/dev/null; }
+
+CHAOS_DURATION ?= 10m
+chaos: build ## the chaos schedule for CHAOS_DURATION (root): 3 nodes in network namespaces, every fault kind, checked; report in bench/results/chaos
+	@mkdir -p bench/results/chaos
+	$(GO) build -o $(BIN)/eddy-chaos ./cmd/eddy-chaos
+	./$(BIN)/eddy-chaos --eddy $(BIN)/eddy --duration $(CHAOS_DURATION) --report bench/results/chaos/summary.md --json bench/results/chaos/report.json
 
 cluster-test: ## three eddy processes from firmware-config/examples/three-node: 10 leader kills, failover times
 	@mkdir -p bench/results

@@ -7,13 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/eddybroker/eddy/chaos/netlab"
 )
 
 // Addresses of the two ends of a lossy link.
@@ -57,19 +55,19 @@ func StartLink(ctx context.Context, spec LinkSpec) (*Link, error) {
 		}
 	}()
 	for _, ns := range []string{l.ClientNS, l.ServerNS} {
-		if err := ipCmd(ctx, "netns", "add", ns); err != nil {
+		if err := netlab.IP(ctx, "netns", "add", ns); err != nil {
 			return nil, err
 		}
-		if err := ipCmd(ctx, "-n", ns, "link", "set", "lo", "up"); err != nil {
+		if err := netlab.IP(ctx, "-n", ns, "link", "set", "lo", "up"); err != nil {
 			return nil, err
 		}
 	}
-	cli, err := openTUN(l.ClientNS, "ebl0")
+	cli, err := netlab.OpenTUN(l.ClientNS, "ebl0")
 	if err != nil {
 		return nil, err
 	}
 	l.files = append(l.files, cli)
-	srv, err := openTUN(l.ServerNS, "ebl0")
+	srv, err := netlab.OpenTUN(l.ServerNS, "ebl0")
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +76,10 @@ func StartLink(ctx context.Context, spec LinkSpec) (*Link, error) {
 		{l.ClientNS, LinkClientIP, LinkServerIP},
 		{l.ServerNS, LinkServerIP, LinkClientIP},
 	} {
-		if err := ipCmd(ctx, "-n", c.ns, "addr", "add", c.local, "peer", c.peer, "dev", "ebl0"); err != nil {
+		if err := netlab.IP(ctx, "-n", c.ns, "addr", "add", c.local, "peer", c.peer, "dev", "ebl0"); err != nil {
 			return nil, err
 		}
-		if err := ipCmd(ctx, "-n", c.ns, "link", "set", "ebl0", "mtu", "1500", "up"); err != nil {
+		if err := netlab.IP(ctx, "-n", c.ns, "link", "set", "ebl0", "mtu", "1500", "up"); err != nil {
 			return nil, err
 		}
 	}
@@ -158,60 +156,4 @@ func (l *Link) forward(from, to *os.File) {
 			l.dropped.Add(1) // the link's buffer is full: a tail drop
 		}
 	}
-}
-
-// openTUN creates TUN device name inside network namespace ns and returns
-// its file. The device lives as long as the file is open.
-func openTUN(ns, name string) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// This thread enters ns and is never handed back to the
-		// scheduler: a goroutine that exits while locked takes its
-		// thread with it.
-		runtime.LockOSThread()
-		nsf, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			ch <- result{err: fmt.Errorf("open namespace %s: %w", ns, err)}
-			return
-		}
-		defer nsf.Close()
-		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("enter namespace %s: %w", ns, err)}
-			return
-		}
-		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-		if err != nil {
-			ch <- result{err: fmt.Errorf("open /dev/net/tun: %w", err)}
-			return
-		}
-		ifr, err := unix.NewIfreq(name)
-		if err != nil {
-			unix.Close(fd)
-			ch <- result{err: err}
-			return
-		}
-		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
-		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-			unix.Close(fd)
-			ch <- result{err: fmt.Errorf("create TUN %s in %s: %w", name, ns, err)}
-			return
-		}
-		// Non-blocking, so reads go through the runtime's poller and
-		// Close wakes them.
-		ch <- result{f: os.NewFile(uintptr(fd), "tun-"+ns)}
-	}()
-	r := <-ch
-	return r.f, r.err
-}
-
-func ipCmd(ctx context.Context, args ...string) error {
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
