@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-
 	"github.com/eddybroker/eddy/chaos/netlab"
 	"github.com/eddybroker/eddy/sdk"
 )
@@ -58,7 +57,6 @@ func (n *nemesis) leader(ctx context.Context) *node {
 	}
 	return n.c.nodes[n.rng.IntN(len(n.c.nodes))]
 }
-
 
 func (n *nemesis) others(x *node) []*node {
 	var out []*node

@@ -157,10 +157,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	faultFor := min(max(d/60, 4*time.Second), 15*time.Second)
 	gap := faultFor * 6 / 10
 	steps := []struct {
-		name  string
-		span  time.Duration
-		min   int64
-		body  func(context.Context) error
+		name string
+		span time.Duration
+		min  int64
+		body func(context.Context) error
 	}{
 		{"warm-up", d / 10, expect(d/10, 0.1), wait},
 		{"steady", d / 10, expect(d/10, 0.25), wait},
