@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -146,9 +147,9 @@ func lastOffsetPlusOne(buf []byte) (int64, bool) {
 	var next int64
 	found := false
 	for len(buf) >= 61 {
-		base := int64(be64(buf[0:8]))
-		length := int(be32(buf[8:12]))
-		delta := int64(be32(buf[23:27]))
+		base := int64(binary.BigEndian.Uint64(buf[0:8]))
+		length := int(binary.BigEndian.Uint32(buf[8:12]))
+		delta := int64(int32(binary.BigEndian.Uint32(buf[23:27])))
 		if length < 49 || 12+length > len(buf) {
 			break
 		}
@@ -156,13 +157,6 @@ func lastOffsetPlusOne(buf []byte) (int64, bool) {
 		buf = buf[12+length:]
 	}
 	return next, found
-}
-
-func be64(b []byte) uint64 {
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-func be32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // Anomalies, named as Jepsen names them.
