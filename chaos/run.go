@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"faults", d * 6 / 10, 1, func(ctx context.Context) error {
 			return runFaults(ctx, nem, cfg.Faults, faultFor, gap, start, rep, h)
 		}},
-		{"heal", d / 20, 0, func(ctx context.Context) error {
+		{"heal", d / 20, 1, func(ctx context.Context) error {
 			if err := nem.healAll(); err != nil {
 				return err
 			}
