@@ -33,6 +33,7 @@ type Phase struct {
 	Duration time.Duration `json:"duration"`
 	Acks     int64         `json:"acks"`
 	MinAcks  int64         `json:"min_acks"`
+	Consumed int64         `json:"consumed"` // records the group members were given
 }
 
 // InjectedFault is one fault the nemesis injected.
@@ -46,13 +47,15 @@ type InjectedFault struct {
 
 // Report is what a run did and found.
 type Report struct {
-	Seed         uint64          `json:"seed"`
-	Duration     time.Duration   `json:"duration"`
-	Sent         int             `json:"sent"`
-	Acked        int             `json:"acked"`
-	Failed       int             `json:"failed"` // produce errors: in the log or not
-	ReadBack     int             `json:"read_back"`
-	Consumed     int             `json:"consumed"`
+	Seed       uint64         `json:"seed"`
+	Duration   time.Duration  `json:"duration"`
+	Sent       int            `json:"sent"`
+	Acked      int            `json:"acked"`
+	Failed     int            `json:"failed"` // produce errors: in the log or not
+	ReadBack   int            `json:"read_back"`
+	Consumed   int            `json:"consumed"`
+	ConsumedBy map[string]int `json:"consumed_by"` // per group member, and per partition
+
 	CommitsSeen  int             `json:"commits_seen"`
 	Replicas     int             `json:"replicas_compared"`
 	Phases       []Phase         `json:"phases"`
@@ -135,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	phase := func(name string, span time.Duration, minAcks int64, body func(context.Context) error) error {
 		logf("phase %s (%s)", name, span.Round(time.Second))
-		before := h.ackCount.Load()
+		before, consumedBefore := h.ackCount.Load(), h.readCount.Load()
 		pctx, cancel := context.WithTimeout(ctx, span)
 		defer cancel()
 		err := body(pctx)
@@ -145,9 +148,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		p := Phase{Name: name, Duration: span, Acks: h.ackCount.Load() - before, MinAcks: minAcks}
+		p := Phase{Name: name, Duration: span, Acks: h.ackCount.Load() - before, MinAcks: minAcks, Consumed: h.readCount.Load() - consumedBefore}
 		rep.Phases = append(rep.Phases, p)
-		logf("phase %s: %d acknowledged (minimum %d)", name, p.Acks, minAcks)
+		logf("phase %s: %d acknowledged (minimum %d), %d consumed", name, p.Acks, minAcks, p.Consumed)
 		if p.Acks < minAcks {
 			rep.ProgressFail = append(rep.ProgressFail, fmt.Sprintf("phase %s: %d records acknowledged, fewer than the minimum %d", name, p.Acks, minAcks))
 		}
@@ -211,6 +214,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Anomalies.Crashes = c.crashes()
 	rep.Sent, rep.Acked, rep.Failed = len(h.sent), len(h.acks), len(h.failed)
 	rep.Consumed, rep.CommitsSeen = len(h.reads), len(h.commits)
+	rep.ConsumedBy = map[string]int{}
+	for _, r := range h.reads {
+		rep.ConsumedBy[r.consumer]++
+		rep.ConsumedBy[fmt.Sprintf("partition %d", r.partition)]++
+	}
 	for _, recs := range final {
 		rep.ReadBack += len(recs)
 	}
@@ -224,6 +232,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runFaults cycles through the fault kinds in a random order until ctx
 // ends and every kind has run at least once.
 func runFaults(ctx context.Context, nem *nemesis, kinds []string, faultFor, gap time.Duration, start time.Time, rep *Report, h *history) error {
+	if len(kinds) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	seen := map[string]bool{}
 	for {
 		order := append([]string(nil), kinds...)

@@ -47,13 +47,14 @@ type commitObs struct {
 
 // history is everything the clients did and were told.
 type history struct {
-	mu       sync.Mutex
-	sent     map[string]bool // every value a producer tried to send
-	acks     []ack
-	failed   []string // values whose produce failed: in the log or not
-	reads    []read
-	commits  []commitObs
-	ackCount atomic.Int64
+	mu        sync.Mutex
+	sent      map[string]bool // every value a producer tried to send
+	acks      []ack
+	failed    []string // values whose produce failed: in the log or not
+	reads     []read
+	commits   []commitObs
+	ackCount  atomic.Int64
+	readCount atomic.Int64
 }
 
 func newHistory() *history { return &history{sent: map[string]bool{}} }
@@ -194,6 +195,7 @@ func (w *workload) consume(ctx context.Context, id int, t sdk.Transport) {
 			w.h.mu.Lock()
 			w.h.reads = append(w.h.reads, batch...)
 			w.h.mu.Unlock()
+			w.h.readCount.Add(int64(len(batch)))
 		}
 	}
 }

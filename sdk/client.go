@@ -47,7 +47,7 @@ func Dial(ctx context.Context, opts ...Option) (*Client, error) {
 		c.closeDialer()
 		return nil, fmt.Errorf("sdk: %w", err)
 	}
-	c.adminKgo, err = kgo.NewClient(append(append([]kgo.Opt{}, base...), o.kgoOpts...)...)
+	c.adminKgo, err = kgo.NewClient(append(append([]kgo.Opt{}, base...), adminOptions(o.kgoOpts)...)...)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("sdk: %w", err)
@@ -60,11 +60,33 @@ func Dial(ctx context.Context, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// adminOptions drops consumer and group options from what the admin
+// client gets: with kgo.ConsumerGroup it would join the group as a second
+// member that never polls, and the partitions assigned to it would never
+// be consumed (the chaos harness found this).
+func adminOptions(opts []kgo.Opt) []kgo.Opt {
+	var out []kgo.Opt
+	for _, o := range opts {
+		if _, ok := o.(kgo.GroupOpt); ok {
+			continue
+		}
+		if _, ok := o.(kgo.ConsumerOpt); ok {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 // connOptions are the kgo options that reach the brokers: seeds, client
 // id, and the QUIC dialer or TCP TLS.
 func (c *Client) connOptions() ([]kgo.Opt, error) {
 	o := c.opts
 	tlsConf, err := o.tls()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, authOpts, err := o.authOptions(tlsConf)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +99,7 @@ func (c *Client) connOptions() ([]kgo.Opt, error) {
 		// often is cheap. WithKgoOptions can set it back.
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
+	opts = append(opts, authOpts...)
 	switch o.transport {
 	case QUIC:
 		if tlsConf == nil {

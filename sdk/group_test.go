@@ -271,3 +271,35 @@ func TestAdminDoesNotCreateTopics(t *testing.T) {
 		t.Fatal("describing a missing topic created it")
 	}
 }
+
+// A client dialled with group options is one member of the group: the
+// admin client it carries must not join as a second one that never
+// polls (whose partitions would never be consumed).
+func TestDialWithGroupOptionsJoinsOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	setup := dialTest(t)
+	createTopic(t, setup, "one-member", 4)
+	produceN(t, setup, "one-member", 0, 40)
+	c, err := sdk.Dial(ctx, sdk.WithBrokers(brokerAddr), sdk.WithCAFile(caFile),
+		sdk.WithKgoOptions(kgo.ConsumerGroup("one-member-group"), kgo.ConsumeTopics("one-member"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seen := map[int32]bool{}
+	for len(seen) < 4 && ctx.Err() == nil {
+		c.Kgo().PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen[r.Partition] = true })
+	}
+	if len(seen) < 4 {
+		t.Fatalf("consumed from partitions %v of 4", seen)
+	}
+	groups, err := setup.Admin().DescribeGroups(ctx, "one-member-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(groups["one-member-group"].Members); n != 1 {
+		t.Fatalf("the group has %d members, want 1", n)
+	}
+}

@@ -43,7 +43,7 @@ Flags:
 	eddy := fs.String("eddy", "bin/eddy", "the eddy binary to test")
 	duration := fs.Duration("duration", 10*time.Minute, "the whole schedule: warm-up 10%, steady 10%, faults 60%, heal 5%, recovery 15%")
 	dir := fs.String("dir", "", "where node configs, data and logs go (default: a new temporary directory, removed after a clean run)")
-	faults := fs.String("faults", strings.Join(chaos.AllFaults, ","), "fault kinds to cycle through")
+	faults := fs.String("faults", strings.Join(chaos.AllFaults, ","), "fault kinds to cycle through, or none")
 	seed := fs.Uint64("seed", 0, "seed for fault order and targets (0: random; the report prints it)")
 	rate := fs.Int("rate", 200, "records per second per producer")
 	producers := fs.Int("producers", 4, "idempotent producers, alternating QUIC and TCP")
@@ -72,8 +72,12 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
+	kinds := []string{} // none: a run without faults, to compare against
+	if *faults != "none" {
+		kinds = strings.Split(*faults, ",")
+	}
 	rep, err := chaos.Run(ctx, chaos.Config{
-		Eddy: bin, Dir: *dir, Duration: *duration, Faults: strings.Split(*faults, ","), Seed: *seed,
+		Eddy: bin, Dir: *dir, Duration: *duration, Faults: kinds, Seed: *seed,
 		Rate: *rate, Producers: *producers, Consumers: *consumers,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "%7s  %s\n", time.Since(began).Round(time.Second), fmt.Sprintf(format, args...))
@@ -120,9 +124,9 @@ func markdown(r *chaos.Report) string {
 	sort.Strings(kinds)
 	fmt.Fprintf(&b, "| faults injected | %d (%s) |\n", total, strings.Join(kinds, ", "))
 	fmt.Fprintf(&b, "| anomalies | %d |\n", r.Anomalies.Count())
-	fmt.Fprintf(&b, "\n| phase | length | acknowledged | minimum |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| phase | length | acknowledged | minimum | consumed by the group |\n|---|---|---|---|---|\n")
 	for _, p := range r.Phases {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d |\n", p.Name, p.Duration.Round(time.Second), p.Acks, p.MinAcks)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d |\n", p.Name, p.Duration.Round(time.Second), p.Acks, p.MinAcks, p.Consumed)
 	}
 	if r.Anomalies.Count() > 0 || len(r.ProgressFail) > 0 {
 		fmt.Fprintf(&b, "\n```\n%s%s\n```\n", r.Anomalies, strings.Join(r.ProgressFail, "\n"))
