@@ -106,7 +106,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	h := newHistory()
 	w := &workload{c: c, h: h, rate: cfg.Rate, log: logf}
 	setup, cancel := context.WithTimeout(ctx, 90*time.Second)
+	// Nodes start listening a moment after they write the CA: retry.
 	admin, err := w.dial(setup, "tcp", "chaos-setup")
+	for err != nil && setup.Err() == nil {
+		time.Sleep(500 * time.Millisecond)
+		admin, err = w.dial(setup, "tcp", "chaos-setup")
+	}
 	if err == nil {
 		err = createTopic(setup, admin.Admin(), 6)
 		admin.Close()
