@@ -159,6 +159,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if p.Acks < minAcks {
 			rep.ProgressFail = append(rep.ProgressFail, fmt.Sprintf("phase %s: %d records acknowledged, fewer than the minimum %d", name, p.Acks, minAcks))
 		}
+		// The group must keep consuming too, not only the producers
+		// producing; at least half the producers' minimum.
+		if p.Consumed < minAcks/2 {
+			rep.ProgressFail = append(rep.ProgressFail, fmt.Sprintf("phase %s: the group consumed %d records, fewer than the minimum %d", name, p.Consumed, minAcks/2))
+		}
 		return nil
 	}
 	wait := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
