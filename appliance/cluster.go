@@ -17,7 +17,7 @@ import (
 // askToJoin asks the node at the admin URL join to add this node to its
 // cluster (a non-voting meta member), so this node can start its meta
 // replica as a joiner. It retries until ctx ends: the node may be starting.
-func askToJoin(ctx context.Context, join, token string, id uint64, raftAddr string) error {
+func askToJoin(ctx context.Context, hc *http.Client, join, token string, id uint64, raftAddr string) error {
 	body, _ := json.Marshal(adminapi.AddNodeRequest{ID: id, RaftAddr: raftAddr})
 	url := strings.TrimRight(join, "/") + "/v1/cluster/nodes"
 	var lastErr error
@@ -30,7 +30,7 @@ func askToJoin(ctx context.Context, join, token string, id uint64, raftAddr stri
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/appliance/adminapi"
 	"github.com/eddybroker/eddy/appliance/broker"
 	"github.com/eddybroker/eddy/appliance/groups"
@@ -81,7 +82,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		}
 	}()
 	if cfg.Insecure {
-		log.Warn().Msg("insecure: true — plaintext Kafka and an unauthenticated admin API may be exposed beyond loopback; use only in a lab")
+		log.Warn().Msg("insecure: true — plaintext Kafka, unauthenticated clients and an open admin API may be exposed beyond loopback; use only in a lab")
 	}
 
 	hosts := transport.HostsFromAddrs(cfg.Listen.QUIC, cfg.Listen.Kafka, cfg.Listen.Admin,
@@ -97,20 +98,36 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
+	if err := n.loadClientCAs(); err != nil {
+		return nil, err
+	}
+	handshakeTimeout, frameTimeout, writeTimeout, idleTimeout := cfg.Limits.Timeouts()
 	serverCfg := func(name string) transport.ServerConfig {
 		return transport.ServerConfig{
-			Name:          name,
-			Handler:       &n.handler,
-			MaxFrameBytes: cfg.Limits.MaxFrameBytes,
-			MaxInFlight:   cfg.Limits.MaxInFlightPerConn,
-			Logger:        log,
+			Name:                 name,
+			Handler:              &n.handler,
+			MaxFrameBytes:        cfg.Limits.MaxFrameBytes,
+			MaxInFlight:          cfg.Limits.MaxInFlightPerConn,
+			IdleTimeout:          idleTimeout,
+			MaxPreAuthFrameBytes: cfg.Limits.MaxPreAuthFrameBytes,
+			MaxConnsPerIP:        cfg.Limits.MaxConnectionsPerIP,
+			MaxStreamsPerConn:    cfg.Limits.MaxStreamsPerQUICConnection,
+			HandshakeTimeout:     handshakeTimeout,
+			FrameTimeout:         frameTimeout,
+			WriteTimeout:         writeTimeout,
+			MinTransferRate:      cfg.Limits.MinTransferRate,
+			OnLimit:              func(limit string) { n.metrics.LimitsExceeded.WithLabelValues(limit).Inc() },
+			Logger:               log,
+			// A client certificate or the listener's lack of SASL gives a
+			// connection its principal before its first frame.
+			OnConnect: n.handler.connected,
 		}
 	}
-	n.quic, err = transport.ListenQUIC(cfg.Listen.QUIC, n.tls.ServerConfig(transport.ALPN), serverCfg(broker.ListenerQUIC))
+	n.quic, err = transport.ListenQUIC(cfg.Listen.QUIC, n.tls.ServerConfigFor(clientAuth(cfg.Auth.QUIC), transport.ALPN), serverCfg(broker.ListenerQUIC))
 	if err != nil {
 		return nil, fmt.Errorf("listen quic %s: %w", cfg.Listen.QUIC, err)
 	}
-	var kafkaTLS = n.tls.ServerConfig()
+	var kafkaTLS = n.tls.ServerConfigFor(clientAuth(cfg.Auth.Kafka))
 	if !cfg.KafkaTLS {
 		kafkaTLS = nil
 	}
@@ -122,6 +139,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	if err != nil {
 		return nil, fmt.Errorf("listen admin %s: %w", cfg.Listen.Admin, err)
 	}
+	n.adminLn = n.adminListener(n.adminLn)
 	raftListen, err := resolveRaftAddr(cfg.Listen.Raft)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", cfg.Listen.Raft, err)
@@ -146,7 +164,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	}
 
 	if cfg.Join != "" {
-		if err := askToJoin(ctx, cfg.Join, cfg.AdminToken, cfg.NodeID, n.addrs.Raft); err != nil {
+		if err := askToJoin(ctx, n.peerHTTP(), cfg.Join, cfg.AdminToken, cfg.NodeID, n.addrs.Raft); err != nil {
 			return nil, err
 		}
 	}
@@ -179,7 +197,11 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 	if err != nil {
 		return nil, err
 	}
-	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, Logger: log})
+	if err := n.ensureUsers(ctx); err != nil {
+		n.host.Close()
+		return nil, err
+	}
+	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, TLS: n.peerTLS(), Logger: log})
 	n.viewRef.Store(n.view)
 	n.host.SetCatchUp(n.view.CaughtUp)
 	n.plugins, err = plugins.NewHost(ctx, plugins.Config{
@@ -200,7 +222,15 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		n.host.Close()
 		return nil, fmt.Errorf("plugin host: %w", err)
 	}
+	// ACLs are read from the meta shard on every check; a committed change
+	// applies at the next request, on every node.
+	authz := acl.New(acl.Config{Enabled: cfg.Authorization.Enabled, SuperUsers: cfg.Authorization.SuperUsers},
+		func() []meta.ACL { return n.host.Meta().ACLs })
 	minSession, maxSession, initialDelay := cfg.Groups.GroupTimeouts()
+	// Produces stop short of a full data disk: running out inside Raft
+	// would stop the node (status.DiskGuard).
+	disk := status.NewDiskGuard(cfg.DataDir, cfg.Limits.MinFreeDiskBytes, log)
+	disk.Register(n.metrics)
 	n.broker = broker.New(n.host, broker.Config{
 		Groups: groups.Config{
 			MinSessionTimeout:     minSession,
@@ -214,9 +244,16 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		Logger:                   log,
 		Metrics:                  n.metrics,
 		Plugins:                  n.plugins,
+		Authorizer:               authz,
+		Auth:                     brokerAuth(cfg.Auth),
+		Limits: broker.Limits{
+			MaxRecordsPerBatch:   cfg.Limits.MaxRecordsPerBatch,
+			MaxDecompressedBytes: cfg.Limits.MaxDecompressedBytes,
+			Disk:                 disk,
+		},
 	})
-	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Logger: log,
-		Plugins: adminapi.PluginRuntime{Host: n.plugins, Stats: n.broker.PluginStats}}).Register(n.adminMux)
+	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Insecure: cfg.Insecure, Logger: log,
+		Plugins: adminapi.PluginRuntime{Host: n.plugins, Stats: n.broker.PluginStats}, Authorizer: authz}).Register(n.adminMux)
 	n.host.SetRetentionPolicy(n.broker.RetentionPolicy)
 	n.handler.set(n.broker)
 	n.registerGauges()
@@ -315,6 +352,10 @@ func (n *Node) ClusterCAFile() string { return filepath.Join(n.cfg.DataDir, "tls
 
 // Host returns the node's Raft host, for tests and tools in this module.
 func (n *Node) Host() *raftgroups.Host { return n.host }
+
+// Broker returns the node's Kafka API handler, for serving it on a
+// listener of one's own (tests that fix a connection's principal).
+func (n *Node) Broker() *broker.Broker { return n.broker }
 
 // Metrics returns the node's metrics.
 func (n *Node) Metrics() *status.Metrics { return n.metrics }

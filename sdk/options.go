@@ -31,6 +31,10 @@ type options struct {
 	tlsConfig *tls.Config
 	clientID  string
 	kgoOpts   []kgo.Opt
+	// clientCert and clientKey are PEM files (WithClientCert); sasl is the
+	// SASL login (WithSASL). See auth.go.
+	clientCert, clientKey string
+	sasl                  *saslLogin
 }
 
 // Option configures Dial.

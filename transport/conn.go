@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,7 @@ type frameConn interface {
 	io.Reader
 	io.Writer
 	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
 	// closeGracefully ends the connection after the last response was
 	// written: the peer reads every response, then EOF. Called only by the
 	// writer, after the reader has returned, and never after abort.
@@ -124,7 +126,18 @@ type connOptions struct {
 	maxFrame    int
 	maxInFlight int
 	idle        time.Duration
+	onConnect   func(*ConnInfo)
 	log         zerolog.Logger
+
+	maxPreAuthFrame  int
+	maxConnsPerIP    int
+	maxStreams       int
+	handshakeTimeout time.Duration
+	frameTimeout     time.Duration
+	writeTimeout     time.Duration
+	minRate          int
+	onLimit          func(string)
+	limitLog         zerolog.Logger // sampled: for lines a flood of clients could repeat
 }
 
 type servedConn struct {
@@ -150,6 +163,8 @@ type servedConn struct {
 	// lastResponse is when the writer last finished a Responder (unix
 	// nanoseconds): the idle time is counted from it.
 	lastResponse atomic.Int64
+	// deadlineSet: the reader left a read deadline set (reader only).
+	deadlineSet bool
 }
 
 // serveConn serves one Kafka connection and returns after both its
@@ -171,6 +186,9 @@ func serveConn(parent context.Context, fc frameConn, info *ConnInfo, opts *connO
 		log:   opts.log.With().Uint64("conn", info.ID).Stringer("remote", info.RemoteAddr).Logger(),
 		slots: make(chan struct{}, opts.maxInFlight),
 		queue: make(chan Responder, opts.maxInFlight),
+	}
+	if opts.onConnect != nil {
+		opts.onConnect(info)
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	c.cancel = cancel
@@ -228,15 +246,22 @@ func (c *servedConn) readLoop(ctx context.Context) error {
 		if err := c.awaitRequest(ctx, br); err != nil {
 			return c.readFailed(ctx, err)
 		}
-		frame, err := ReadFrame(br, buf, c.opts.maxFrame)
+		if err := c.startFrameDeadline(ctx, br); err != nil {
+			return c.readFailed(ctx, err)
+		}
+		limit, preAuth := c.frameLimit()
+		frame, err := ReadFrame(br, buf, limit)
 		if tooLarge, ok := errors.AsType[*FrameTooLargeError](err); ok {
+			if preAuth {
+				return c.readFailed(ctx, c.preAuthTooLarge(tooLarge))
+			}
 			if err := c.serveOversized(ctx, br, buf, tooLarge.Size); err != nil {
-				return c.readFailed(ctx, err)
+				return c.readFailed(ctx, c.frameErr(ctx, err))
 			}
 			continue
 		}
 		if err != nil {
-			return c.readFailed(ctx, err)
+			return c.readFailed(ctx, c.frameErr(ctx, err))
 		}
 		c.queue <- c.opts.handler.ServeFrame(ctx, c.info, frame)
 		if cap(frame) <= maxRetainedFrameBytes {
@@ -273,19 +298,32 @@ func (c *servedConn) setReadDeadline(ctx context.Context, t time.Time) error {
 
 // awaitRequest waits for the first byte of the next request. Only this
 // wait is subject to the idle timeout: a connection with responses still
-// pending (a long-poll fetch) is busy, not idle.
+// pending (a long-poll fetch) is busy, not idle. It leaves a deadline
+// set; startFrameDeadline replaces it.
 func (c *servedConn) awaitRequest(ctx context.Context, br *bufio.Reader) error {
-	if c.opts.idle <= 0 || br.Buffered() > 0 {
+	if br.Buffered() > 0 {
 		return nil
 	}
+	if c.opts.idle <= 0 {
+		// The previous frame's deadline must not cut this wait short.
+		if c.deadlineSet {
+			if err := c.setReadDeadline(ctx, time.Time{}); err != nil {
+				return err
+			}
+			c.deadlineSet = false
+		}
+		_, err := br.Peek(1)
+		return err
+	}
 	idleSince := time.Now()
+	c.deadlineSet = true
 	for {
 		if err := c.setReadDeadline(ctx, idleSince.Add(c.opts.idle)); err != nil {
 			return err
 		}
 		_, err := br.Peek(1)
 		if err == nil {
-			return c.setReadDeadline(ctx, time.Time{})
+			return nil
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
 			return err
@@ -300,8 +338,71 @@ func (c *servedConn) awaitRequest(ctx context.Context, br *bufio.Reader) error {
 			idleSince = last
 			continue
 		}
+		c.opts.limitHit(LimitIdleTimeout)
 		return errIdle
 	}
+}
+
+// startFrameDeadline gives the request whose first byte has arrived
+// FrameTimeout plus its size at MinTransferRate to arrive in full (the
+// length prefix has FrameTimeout alone). A frame already buffered in full
+// needs no deadline: reading it cannot block.
+func (c *servedConn) startFrameDeadline(ctx context.Context, br *bufio.Reader) error {
+	if n := br.Buffered(); n >= FrameHeaderLen {
+		hdr, _ := br.Peek(FrameHeaderLen)
+		if size := int32(binary.BigEndian.Uint32(hdr)); size >= 0 && int(size) <= n-FrameHeaderLen {
+			return nil
+		}
+	}
+	start := time.Now()
+	c.deadlineSet = true
+	if err := c.setReadDeadline(ctx, start.Add(c.opts.frameTimeout)); err != nil {
+		return err
+	}
+	hdr, err := br.Peek(FrameHeaderLen)
+	if err != nil {
+		return c.frameErr(ctx, noEOF(err))
+	}
+	if size := int32(binary.BigEndian.Uint32(hdr)); size > 0 {
+		d := start.Add(c.opts.frameTimeout + transferTime(int(size), c.opts.minRate))
+		if err := c.setReadDeadline(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// frameLimit is the size limit for the next frame, and whether it is the
+// pre-authentication one.
+func (c *servedConn) frameLimit() (int, bool) {
+	if _, ok := c.info.Principal(); ok || c.opts.maxPreAuthFrame >= c.opts.maxFrame {
+		return c.opts.maxFrame, false
+	}
+	return c.opts.maxPreAuthFrame, true
+}
+
+// preAuthTooLarge ends a connection that sent a large frame before
+// authenticating. Unlike an authenticated client's oversized request it
+// gets no answer: the frame is not read, so nothing is buffered for it.
+func (c *servedConn) preAuthTooLarge(e *FrameTooLargeError) error {
+	c.opts.limitHit(LimitPreAuthFrame)
+	c.opts.limitLog.Warn().Uint64("conn", c.info.ID).Stringer("remote", c.info.RemoteAddr).
+		Int("frame_bytes", e.Size).Int("limit", e.Limit).
+		Msg("closing connection: request frame before authentication exceeds limits.max_pre_auth_frame_bytes")
+	return fmt.Errorf("unauthenticated client sent a frame of %d bytes, over the limit of %d: %w", e.Size, e.Limit, e)
+}
+
+// frameErr turns a read deadline that expired inside a frame into the
+// frame timeout it is, logging it; other errors pass unchanged.
+func (c *servedConn) frameErr(ctx context.Context, err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+		return err
+	}
+	c.opts.limitHit(LimitFrameTimeout)
+	c.opts.limitLog.Warn().Uint64("conn", c.info.ID).Stringer("remote", c.info.RemoteAddr).
+		Dur("frame_timeout", c.opts.frameTimeout).
+		Msg("closing connection: request frame not received in time (slow or stalled client; limits.frame_timeout)")
+	return fmt.Errorf("request frame not received within limits.frame_timeout: %w", err)
 }
 
 func (c *servedConn) serveOversized(ctx context.Context, br *bufio.Reader, buf []byte, size int) error {
@@ -344,6 +445,10 @@ func (c *servedConn) respond(ctx context.Context, bw *bufio.Writer, resp Respond
 		return nil
 	}
 	payload, err := resp(ctx)
+	closeAfter := payload != nil && errors.Is(err, ErrCloseAfterResponse)
+	if closeAfter {
+		err = nil
+	}
 	if err != nil {
 		err = fmt.Errorf("transport: respond: %w", err)
 		if ctx.Err() == nil {
@@ -355,8 +460,14 @@ func (c *servedConn) respond(ctx context.Context, bw *bufio.Writer, resp Respond
 	if payload == nil {
 		return nil
 	}
+	d := time.Now().Add(c.opts.writeTimeout + transferTime(len(payload), c.opts.minRate))
+	if err := c.fc.SetWriteDeadline(d); err != nil {
+		err = fmt.Errorf("transport: set write deadline: %w", err)
+		c.fail(err)
+		return err
+	}
 	if err := WriteFrame(bw, payload); err != nil {
-		err = fmt.Errorf("transport: write response: %w", err)
+		err = c.writeErr(ctx, err)
 		if errors.Is(err, ErrFrameTooLong) {
 			c.stop(err) // nothing was written: the connection is intact
 		} else {
@@ -369,9 +480,26 @@ func (c *servedConn) respond(ctx context.Context, bw *bufio.Writer, resp Respond
 	// a response that is ready. The buffer still joins prefix and payload
 	// into one write for small responses.
 	if err := bw.Flush(); err != nil {
-		err = fmt.Errorf("transport: write response: %w", err)
+		err = c.writeErr(ctx, err)
 		c.fail(err)
 		return err
 	}
+	if closeAfter {
+		c.stop(ErrCloseAfterResponse)
+		return ErrCloseAfterResponse
+	}
 	return nil
+}
+
+// writeErr wraps a write error, logging an expired write deadline that the
+// connection's stop did not cause.
+func (c *servedConn) writeErr(ctx context.Context, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+		c.opts.limitHit(LimitWriteTimeout)
+		c.opts.limitLog.Warn().Uint64("conn", c.info.ID).Stringer("remote", c.info.RemoteAddr).
+			Dur("write_timeout", c.opts.writeTimeout).
+			Msg("closing connection: client does not read its responses (limits.write_timeout)")
+		return fmt.Errorf("transport: write response: client stopped reading (limits.write_timeout): %w", err)
+	}
+	return fmt.Errorf("transport: write response: %w", err)
 }

@@ -345,12 +345,20 @@ func (d *QUICDialer) Close() error {
 	d.cancel()
 	d.handshakes.Wait()
 	// No handshake can start or finish now: conns, tr and udp are settled.
+	// The socket's reader may still look at conns (unreachable), so take
+	// them under the lock.
+	d.mu.Lock()
+	conns := make([]*dialedConn, 0, len(d.conns))
 	for _, dc := range d.conns {
+		conns = append(conns, dc)
+	}
+	clear(d.conns)
+	d.mu.Unlock()
+	for _, dc := range conns {
 		if dc.conn != nil {
 			_ = dc.conn.CloseWithError(codeNoError, "client closed")
 		}
 	}
-	clear(d.conns)
 	if d.tr == nil {
 		return nil
 	}

@@ -172,6 +172,10 @@ func (h *testHandler) ServeFrame(ctx context.Context, c *ConnInfo, frame []byte)
 		return h.respond(func(context.Context) ([]byte, error) { return nil, nil })
 	case "fail":
 		return h.respond(func(context.Context) ([]byte, error) { return nil, errors.New("test failure") })
+	case "auth":
+		// What a SASL handler does once the exchange succeeded.
+		c.SetPrincipal(arg)
+		return h.respond(func(context.Context) ([]byte, error) { return []byte("authenticated"), nil })
 	case "info":
 		tlsOn := c.TLS != nil
 		s := fmt.Sprintf("%s %s %s %t", c.Transport, c.Listener, c.RemoteAddr, tlsOn)
@@ -212,7 +216,10 @@ func startServer(t testing.TB, kind, addr string, h Handler, mod func(*ServerCon
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	cfg := ServerConfig{Name: "test-" + kind, Handler: h, Logger: testLogger(t)}
+	// Connections are authenticated from the start unless a test clears
+	// OnConnect to exercise the pre-authentication limits.
+	cfg := ServerConfig{Name: "test-" + kind, Handler: h, Logger: testLogger(t),
+		OnConnect: func(c *ConnInfo) { c.SetPrincipal("User:test") }}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -36,12 +36,11 @@ const (
 const (
 	quicKeepAlive   = 15 * time.Second
 	quicMaxIdle     = 60 * time.Second
-	quicMaxStreams  = 1024
 	quicStreamWin   = 1 << 20  // initial; auto-tuning grows it up to the max
 	quicStreamMax   = 16 << 20 // a 16 MiB in flight per stream fills a 100 ms, 1.3 Gbit/s path
 	quicConnWin     = 2 << 20
 	quicConnMax     = 64 << 20
-	quicHandshakeTO = 10 * time.Second
+	quicHandshakeTO = DefaultHandshakeTimeout
 )
 
 // quicConfig is shared by the listener and the dialer. Large flow-control
@@ -58,7 +57,7 @@ func quicConfig(keepAlive, maxIdle, handshake time.Duration) *quic.Config {
 		MaxStreamReceiveWindow:         quicStreamMax,
 		InitialConnectionReceiveWindow: quicConnWin,
 		MaxConnectionReceiveWindow:     quicConnMax,
-		MaxIncomingStreams:             quicMaxStreams,
+		MaxIncomingStreams:             DefaultMaxStreamsPerConn,
 		MaxIncomingUniStreams:          -1,
 		Allow0RTT:                      false,
 	}
@@ -92,16 +91,30 @@ func ListenQUIC(addr string, tlsConf *tls.Config, cfg ServerConfig) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen quic %s: %w", addr, err)
 	}
-	tr := &quic.Transport{Conn: udp, StatelessResetKey: statelessResetKey(tlsConf)}
+	acc := &quicAcceptor{udp: udp, opts: opts, perIP: newIPLimiter(opts.maxConnsPerIP)}
+	tr := &quic.Transport{
+		Conn:              udp,
+		StatelessResetKey: statelessResetKey(tlsConf),
+		ConnContext:       acc.connContext,
+		// A client address holding half its quota must prove it is not
+		// spoofed (a Retry round trip) before it may take more: forged
+		// Initial packets cannot then use up a real client's quota.
+		VerifySourceAddress: func(addr net.Addr) bool {
+			return acc.perIP.count(ipOf(addr)) >= max(opts.maxConnsPerIP/2, 1)
+		},
+	}
+	qc := quicConfig(quicKeepAlive, quicMaxIdle, opts.handshakeTimeout)
+	qc.MaxIncomingStreams = int64(opts.maxStreams)
 	// Listen, not ListenEarly: connections are handed out only after the
 	// handshake completed, and 0-RTT data is never accepted.
-	ln, err := tr.Listen(tlsConf, quicConfig(quicKeepAlive, quicMaxIdle, quicHandshakeTO))
+	ln, err := tr.Listen(tlsConf, qc)
 	if err != nil {
 		_ = tr.Close()
 		_ = udp.Close()
 		return nil, fmt.Errorf("transport: listen quic %s: %w", addr, err)
 	}
-	return newServer(cfg, opts, &quicAcceptor{udp: udp, tr: tr, ln: ln, opts: opts}), nil
+	acc.tr, acc.ln = tr, ln
+	return newServer(cfg, opts, acc), nil
 }
 
 // statelessResetKey derives the key from the node's private key, so that
@@ -130,10 +143,58 @@ type quicAcceptor struct {
 	ln   *quic.Listener
 	opts *connOptions
 
+	perIP *ipLimiter
+
 	accepted atomic.Int64 // QUIC connections accepted, for tests and metrics
 }
 
 func (a *quicAcceptor) addr() net.Addr { return a.ln.Addr() }
+
+// errTooManyConns refuses a QUIC connection over the per-address limit;
+// the client gets CONNECTION_REFUSED.
+var errTooManyConns = errors.New("transport: too many QUIC connections from this address")
+
+// connContext runs when a client's first packet arrives, before the
+// handshake: it counts the connection against its address's limit for as
+// long as it lives (quic-go ends ctx with the connection, also when the
+// handshake fails).
+func (a *quicAcceptor) connContext(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
+	ip := ipOf(ci.RemoteAddr)
+	if ok, n := a.perIP.acquire(ip); !ok {
+		a.opts.limitHit(LimitConnsPerIP)
+		a.opts.limitLog.Warn().Stringer("remote", ci.RemoteAddr).Int("connections", n).
+			Msg("refusing QUIC connection: too many connections from this address (limits.max_connections_per_ip)")
+		return nil, errTooManyConns
+	}
+	handshaken := new(atomic.Bool)
+	context.AfterFunc(ctx, func() {
+		a.perIP.release(ip)
+		if handshaken.Load() {
+			return
+		}
+		// Silence during the handshake ends it as an idle timeout, a
+		// handshake that drags on as a handshake timeout.
+		cause := context.Cause(ctx)
+		_, idle := errors.AsType[*quic.IdleTimeoutError](cause)
+		_, slow := errors.AsType[*quic.HandshakeTimeoutError](cause)
+		if idle || slow {
+			a.opts.limitHit(LimitHandshakeTimeout)
+			a.opts.limitLog.Warn().Stringer("remote", ci.RemoteAddr).Dur("timeout", a.opts.handshakeTimeout).
+				Msg("QUIC handshake not completed in time (limits.handshake_timeout)")
+		}
+	})
+	return context.WithValue(ctx, handshakeKey{}, handshaken), nil
+}
+
+// handshakeKey marks, in a QUIC connection's context, the flag set once
+// its handshake completed.
+type handshakeKey struct{}
+
+func markHandshaken(conn *quic.Conn) {
+	if f, ok := conn.Context().Value(handshakeKey{}).(*atomic.Bool); ok {
+		f.Store(true)
+	}
+}
 
 func (a *quicAcceptor) accept(ctx context.Context, s *Server) error {
 	for {
@@ -142,6 +203,7 @@ func (a *quicAcceptor) accept(ctx context.Context, s *Server) error {
 			return err
 		}
 		a.accepted.Add(1)
+		markHandshaken(conn)
 		s.goServe(func() { a.serveConn(ctx, conn) })
 	}
 }
@@ -217,9 +279,10 @@ func (a *quicAcceptor) release() error {
 // quicStream is a Kafka connection over one bidirectional QUIC stream.
 type quicStream struct{ s *quic.Stream }
 
-func (q *quicStream) Read(p []byte) (int, error)        { return q.s.Read(p) }
-func (q *quicStream) Write(p []byte) (int, error)       { return q.s.Write(p) }
-func (q *quicStream) SetReadDeadline(t time.Time) error { return q.s.SetReadDeadline(t) }
+func (q *quicStream) Read(p []byte) (int, error)         { return q.s.Read(p) }
+func (q *quicStream) Write(p []byte) (int, error)        { return q.s.Write(p) }
+func (q *quicStream) SetReadDeadline(t time.Time) error  { return q.s.SetReadDeadline(t) }
+func (q *quicStream) SetWriteDeadline(t time.Time) error { return q.s.SetWriteDeadline(t) }
 
 // closeGracefully sends FIN after the responses, which quic-go keeps
 // retransmitting until acknowledged, and stops the receive side unless the

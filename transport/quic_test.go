@@ -73,7 +73,7 @@ func TestQUICClientClosingStreamReleasesIt(t *testing.T) {
 
 	// Many short-lived streams: each is released on both ends, so the
 	// stream limit is never exhausted and the connection stays usable.
-	for range 3 * quicMaxStreams / 2 {
+	for range 3 * DefaultMaxStreamsPerConn / 2 {
 		c := client.dial(ts)
 		send(t, c, "echo:x")
 		require.Equal(t, "x", recv(t, c))

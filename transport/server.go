@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,54 @@ type ServerConfig struct {
 	MaxInFlight   int           // requests per connection read but not yet answered; 0 → DefaultMaxInFlight
 	IdleTimeout   time.Duration // close a connection with no request and no pending response for this long; 0 → never
 	Logger        zerolog.Logger
+
+	// Limits against hostile or broken clients (see limits.go for the
+	// defaults that a zero value selects).
+
+	// MaxPreAuthFrameBytes caps a request frame read while the connection
+	// has no principal (ConnInfo.Principal). A larger one closes the
+	// connection: before authentication only small requests (ApiVersions,
+	// SASL) are legitimate, as with Kafka's sasl.server.max.receive.size.
+	// 0 → DefaultMaxPreAuthFrameBytes.
+	MaxPreAuthFrameBytes int
+	// MaxConnsPerIP caps the TCP connections, or the QUIC connections,
+	// one client IP address holds on this listener at a time; more are
+	// refused. 0 → DefaultMaxConnsPerIP.
+	MaxConnsPerIP int
+	// MaxStreamsPerConn caps the concurrently open streams (Kafka
+	// connections) of one QUIC connection; QUIC's flow control makes the
+	// client wait for a free one. Ignored by TCP. 0 → DefaultMaxStreamsPerConn.
+	MaxStreamsPerConn int
+	// HandshakeTimeout bounds a TLS (TCP) or QUIC handshake.
+	// 0 → DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// FrameTimeout bounds how long a request frame may take to arrive
+	// once its first byte has, plus the frame's size at MinTransferRate:
+	// a client that starts a request and then trickles or stalls
+	// (slowloris) is disconnected. 0 → DefaultFrameTimeout.
+	FrameTimeout time.Duration
+	// WriteTimeout bounds writing one response, plus its size at
+	// MinTransferRate: a client that stops reading is disconnected
+	// instead of holding the connection's buffers forever.
+	// 0 → DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// MinTransferRate (bytes per second) is the slowest transfer the frame
+	// and write timeouts allow for beyond their fixed part, so that large
+	// frames over slow links are not cut off. 0 → DefaultMinTransferRate.
+	MinTransferRate int
+	// OnLimit, when set, is called each time a client runs into one of
+	// the limits above (or the idle timeout), with the limit's name (the
+	// Limit* constants), e.g. to count it in a metric. It must not block.
+	OnLimit func(limit string)
+
+	// OnConnect, when set, is called once per Kafka connection (a TCP
+	// connection, or one QUIC stream) after its TLS handshake and before
+	// its first frame is read, from the connection's goroutine. It is where
+	// the handler establishes a principal known at connect time (a client
+	// certificate, or an anonymous identity on listeners without SASL) with
+	// ConnInfo.SetPrincipal; frames read while no principal is set are held
+	// to the pre-authentication frame limit.
+	OnConnect func(*ConnInfo)
 }
 
 // Validate reports the first invalid field.
@@ -41,6 +90,12 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("transport: listener config: MaxInFlight must not be negative, got %d", c.MaxInFlight)
 	case c.IdleTimeout < 0:
 		return fmt.Errorf("transport: listener config: IdleTimeout must not be negative, got %s", c.IdleTimeout)
+	case c.MaxPreAuthFrameBytes < 0, c.MaxConnsPerIP < 0, c.MaxStreamsPerConn < 0, c.MinTransferRate < 0:
+		return fmt.Errorf("transport: listener config: MaxPreAuthFrameBytes (%d), MaxConnsPerIP (%d), MaxStreamsPerConn (%d) and MinTransferRate (%d) must not be negative",
+			c.MaxPreAuthFrameBytes, c.MaxConnsPerIP, c.MaxStreamsPerConn, c.MinTransferRate)
+	case c.HandshakeTimeout < 0, c.FrameTimeout < 0, c.WriteTimeout < 0:
+		return fmt.Errorf("transport: listener config: HandshakeTimeout (%s), FrameTimeout (%s) and WriteTimeout (%s) must not be negative",
+			c.HandshakeTimeout, c.FrameTimeout, c.WriteTimeout)
 	}
 	return nil
 }
@@ -55,6 +110,7 @@ func (c ServerConfig) connOptions(transport string) (*connOptions, error) {
 		maxFrame:    c.MaxFrameBytes,
 		maxInFlight: c.MaxInFlight,
 		idle:        c.IdleTimeout,
+		onConnect:   c.OnConnect,
 		log:         c.Logger.With().Str("listener", c.Name).Str("transport", transport).Logger(),
 	}
 	if o.maxFrame == 0 {
@@ -63,6 +119,17 @@ func (c ServerConfig) connOptions(transport string) (*connOptions, error) {
 	if o.maxInFlight == 0 {
 		o.maxInFlight = DefaultMaxInFlight
 	}
+	o.maxPreAuthFrame = cmp.Or(c.MaxPreAuthFrameBytes, DefaultMaxPreAuthFrameBytes)
+	o.maxConnsPerIP = cmp.Or(c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	o.maxStreams = cmp.Or(c.MaxStreamsPerConn, DefaultMaxStreamsPerConn)
+	o.handshakeTimeout = cmp.Or(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	o.frameTimeout = cmp.Or(c.FrameTimeout, DefaultFrameTimeout)
+	o.writeTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	o.minRate = cmp.Or(c.MinTransferRate, DefaultMinTransferRate)
+	o.onLimit = c.OnLimit
+	// Limit hits can come in floods (a client reconnecting in a loop): a
+	// few lines per period say what is going on without drowning the log.
+	o.limitLog = o.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	return o, nil
 }
 

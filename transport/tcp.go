@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// tlsHandshakeTimeout bounds a TCP client's TLS handshake; the QUIC
-// equivalent is quic.Config.HandshakeIdleTimeout.
-const tlsHandshakeTimeout = 10 * time.Second
-
 // ListenTCP listens for Kafka connections on a TCP address. tlsConf nil
 // means plaintext; otherwise every connection must complete a TLS handshake
 // first. Call Serve to start accepting.
@@ -29,13 +25,14 @@ func ListenTCP(addr string, tlsConf *tls.Config, cfg ServerConfig) (*Server, err
 	if tlsConf != nil {
 		tlsConf = tlsConf.Clone()
 	}
-	return newServer(cfg, opts, &tcpAcceptor{ln: ln, tlsConf: tlsConf, opts: opts}), nil
+	return newServer(cfg, opts, &tcpAcceptor{ln: ln, tlsConf: tlsConf, opts: opts, perIP: newIPLimiter(opts.maxConnsPerIP)}), nil
 }
 
 type tcpAcceptor struct {
 	ln      net.Listener
 	tlsConf *tls.Config
 	opts    *connOptions
+	perIP   *ipLimiter
 }
 
 func (a *tcpAcceptor) addr() net.Addr { return a.ln.Addr() }
@@ -62,7 +59,20 @@ func (a *tcpAcceptor) accept(ctx context.Context, s *Server) error {
 			}
 		}
 		backoff = 0
-		s.goServe(func() { a.serve(ctx, nc) })
+		ip := ipOf(nc.RemoteAddr())
+		if ok, n := a.perIP.acquire(ip); !ok {
+			// Closed unanswered, as Kafka does for max.connections.per.ip:
+			// the client sees the connection end and retries later.
+			a.opts.limitHit(LimitConnsPerIP)
+			a.opts.limitLog.Warn().Stringer("remote", nc.RemoteAddr()).Int("connections", n).
+				Msg("refusing connection: too many connections from this address (limits.max_connections_per_ip)")
+			_ = nc.Close()
+			continue
+		}
+		s.goServe(func() {
+			defer a.perIP.release(ip)
+			a.serve(ctx, nc)
+		})
 	}
 }
 
@@ -77,11 +87,18 @@ func (a *tcpAcceptor) serve(ctx context.Context, nc net.Conn) {
 	fc := &tcpConn{raw: nc, c: nc}
 	if a.tlsConf != nil {
 		tc := tls.Server(nc, a.tlsConf)
-		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		hctx, cancel := context.WithTimeout(ctx, a.opts.handshakeTimeout)
 		err := tc.HandshakeContext(hctx)
+		timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
-			a.opts.log.Debug().Err(err).Stringer("remote", info.RemoteAddr).Msg("tls handshake failed")
+			if timedOut {
+				a.opts.limitHit(LimitHandshakeTimeout)
+				a.opts.limitLog.Warn().Stringer("remote", info.RemoteAddr).Dur("timeout", a.opts.handshakeTimeout).
+					Msg("closing connection: TLS handshake not completed in time (limits.handshake_timeout)")
+			} else {
+				a.opts.log.Debug().Err(err).Stringer("remote", info.RemoteAddr).Msg("tls handshake failed")
+			}
 			_ = nc.Close()
 			return
 		}
@@ -105,10 +122,11 @@ type tcpConn struct {
 	c   net.Conn // raw, or the TLS connection over it
 }
 
-func (t *tcpConn) Read(p []byte) (int, error)        { return t.c.Read(p) }
-func (t *tcpConn) Write(p []byte) (int, error)       { return t.c.Write(p) }
-func (t *tcpConn) SetReadDeadline(d time.Time) error { return t.c.SetReadDeadline(d) }
-func (t *tcpConn) closeGracefully() error            { return t.c.Close() }
+func (t *tcpConn) Read(p []byte) (int, error)         { return t.c.Read(p) }
+func (t *tcpConn) Write(p []byte) (int, error)        { return t.c.Write(p) }
+func (t *tcpConn) SetReadDeadline(d time.Time) error  { return t.c.SetReadDeadline(d) }
+func (t *tcpConn) SetWriteDeadline(d time.Time) error { return t.c.SetWriteDeadline(d) }
+func (t *tcpConn) closeGracefully() error             { return t.c.Close() }
 
 // abort closes the socket itself: closing a TLS connection would first try
 // to send close_notify, which can block behind a stuck Write.

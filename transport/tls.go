@@ -50,6 +50,9 @@ type NodeTLS struct {
 	CAPool      *x509.CertPool // holds just the node's CA
 	CAFile      string         // path of ca.crt, to hand to clients
 	Certificate tls.Certificate
+	// ClientCAs verifies client certificates; nil means CAPool, so the CA
+	// that signs node certificates also signs clients' (IssueClientCert).
+	ClientCAs *x509.CertPool
 }
 
 // EnsureNodeTLS loads or creates, in dir: ca.crt, ca.key (the node's own
@@ -154,15 +157,19 @@ func clusterCA(secret []byte) (*x509.Certificate, ed25519.PrivateKey, error) {
 // ServerConfig returns a new TLS config presenting the node certificate,
 // with TLS 1.2 as the floor for Kafka clients over TCP (QUIC raises it to
 // 1.3 itself). A client certificate is optional but, when presented, must
-// be signed by the node CA; ConnInfo.TLS then carries the verified chain
-// for authorization.
+// be signed by a client CA (ClientCAs, else the node CA); ConnInfo.TLS
+// then carries the verified chain for authentication (ClientCertName).
 func (n *NodeTLS) ServerConfig(nextProtos ...string) *tls.Config {
+	clientCAs := n.ClientCAs
+	if clientCAs == nil {
+		clientCAs = n.CAPool
+	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{n.Certificate},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   slices.Clone(nextProtos),
 		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    n.CAPool,
+		ClientCAs:    clientCAs,
 	}
 }
 

@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/appliance/peers"
 	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/raftgroups/meta"
@@ -17,11 +17,17 @@ import (
 
 // API serves /v1.
 type API struct {
-	Host    *raftgroups.Host
-	View    *peers.View
-	Token   string
-	Logger  zerolog.Logger
-	Plugins PluginRuntime
+	Host  *raftgroups.Host
+	View  *peers.View
+	Token string
+	// Insecure serves requests without a token or client certificate
+	// from any address, not only loopback (the node's insecure: true).
+	Insecure bool
+	Logger   zerolog.Logger
+	Plugins  PluginRuntime
+	// Authorizer checks plugin uploads and deletes (ALTER on the
+	// cluster); nil or disabled allows them.
+	Authorizer *acl.Authorizer
 }
 
 // Register adds the /v1 routes to mux.
@@ -33,6 +39,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/cluster/reassignments", a.auth(http.HandlerFunc(a.reassignments)))
 	mux.Handle("POST /v1/topics/{topic}/reassign", a.auth(http.HandlerFunc(a.reassign)))
 	a.registerPlugins(mux)
+	a.registerUsers(mux)
 	// Go's profiler, for diagnosing a node in the field.
 	mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
@@ -125,21 +132,6 @@ func (a *API) reassign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, map[string]any{"topic": topic, "reassigning": len(req.Partitions)})
-}
-
-// auth checks the bearer token when the node has one.
-func (a *API) auth(h http.Handler) http.Handler {
-	if a.Token == "" {
-		return h
-	}
-	want := []byte("Bearer " + a.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer <token>)"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // NodeInfo is one node as `eddy cluster nodes` shows it.

@@ -4,11 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/plugins"
 	"github.com/eddybroker/eddy/raftgroups/meta"
 )
@@ -88,6 +93,9 @@ func (a *API) pluginInfo(st *meta.State, p *meta.Plugin, withStats bool) PluginI
 // putPlugin stores the request body as a new version of a plugin after
 // the host checked it statically and by instantiating it.
 func (a *API) putPlugin(w http.ResponseWriter, r *http.Request) {
+	if !a.mayAlterCluster(w, r, "upload a plugin") {
+		return
+	}
 	name := r.PathValue("name")
 	if err := meta.ValidatePluginName(name); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -173,6 +181,9 @@ func (a *API) pluginModule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deletePlugin(w http.ResponseWriter, r *http.Request) {
+	if !a.mayAlterCluster(w, r, "delete a plugin") {
+		return
+	}
 	v, err := strconv.Atoi(r.PathValue("version"))
 	if err != nil || v < 1 {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("version %q: give the number of the version to delete", r.PathValue("version")))
@@ -183,6 +194,31 @@ func (a *API) deletePlugin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// mayAlterCluster checks that the request's principal may ALTER the
+// cluster, as changing the code that runs on every node requires, and
+// answers 403 when not.
+func (a *API) mayAlterCluster(w http.ResponseWriter, r *http.Request, what string) bool {
+	if !a.Authorizer.Enabled() {
+		return true
+	}
+	principal, ok := a.principal(r)
+	if !ok {
+		writeError(w, http.StatusForbidden, fmt.Errorf("an unauthenticated client may not %s: authenticate (admin token or client certificate) as a principal with ALTER on the cluster", what))
+		return false
+	}
+	var addr net.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		addr = net.TCPAddrFromAddrPort(ap)
+	}
+	if a.Authorizer.Allowed(acl.Subject{Principal: principal, Addr: addr}, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, meta.ACLClusterName) {
+		return true
+	}
+	a.Logger.Info().Str("principal", principal).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin request refused by ACLs")
+	writeError(w, http.StatusForbidden, fmt.Errorf("%s may not %s: that needs ALTER on the cluster (eddy acl add --allow %s --operation alter --cluster, or a super user)",
+		principal, what, principal))
+	return false
 }
 
 // statusOf maps a meta proposal's error to an HTTP status.

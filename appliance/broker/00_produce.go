@@ -62,16 +62,21 @@ func (b *Broker) serveProduce(ctx context.Context, rc *reqCtx, req *kmsg.Produce
 		var topic *meta.Topic
 		var topicErr error
 		if req.Version >= 13 {
-			if t, ok := st.TopicByID(rt.TopicID); ok {
-				topic = t
-			} else {
+			if t, ok := st.TopicByID(rt.TopicID); !ok {
 				topicErr = kerr.UnknownTopicID
+			} else if topicErr = b.checkTopic(rc, opWrite, t.Name); topicErr == nil {
+				topic = t
 			}
+		} else if topicErr = b.checkTopic(rc, opWrite, rt.Topic); topicErr != nil {
+			// Refused before looking the topic up: whether it exists is
+			// not this principal's business.
 		} else if t, ok := st.Topics[rt.Topic]; ok {
 			topic = t
 		} else if b.cfg.AutoCreateTopics {
-			topic, topicErr = b.autoCreate(ctx, rt.Topic)
-			st = b.host.Meta()
+			if topicErr = b.checkCreateTopic(rc, rt.Topic); topicErr == nil {
+				topic, topicErr = b.autoCreate(ctx, rt.Topic)
+				st = b.host.Meta()
+			}
 		} else {
 			topicErr = fmt.Errorf("%w: topic %q does not exist and auto-creation is off", kerr.UnknownTopicOrPartition, rt.Topic)
 		}
@@ -176,6 +181,9 @@ func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.Produ
 		}
 		records += int(h.RecordCount)
 	}
+	if err := b.checkRecordCounts(rc, headers); err != nil {
+		return pendingPartition{}, fmt.Errorf("%s/%d: %w", topic.Name, rp.Partition, err)
+	}
 	leader, term, ok := b.host.Leader(part.ShardID)
 	if !ok {
 		return pendingPartition{}, fmt.Errorf("%w: %s/%d has no leader yet", raftgroups.ErrUnavailable, topic.Name, rp.Partition)
@@ -183,12 +191,21 @@ func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.Produ
 	if leader != b.host.NodeID() {
 		return pendingPartition{}, raftgroups.ErrNotLeader
 	}
+	// After the leader check: a client at the wrong node should move on,
+	// not wait for this node's disk.
+	if err := b.checkDiskSpace(rc, len(rp.Records)); err != nil {
+		return pendingPartition{}, err
+	}
 	if topic.Configs[meta.ConfigValidator] != "" || topic.Configs[meta.ConfigPartitioner] != "" {
-		decoded := pluginRecords(rp.Records, headers)
-		if err := b.enforcePartitioner(ctx, topic, rp.Partition, decoded); err != nil {
-			return pendingPartition{}, err
+		decoded := pluginRecordsCapped(rp.Records, headers, b.maxDecompressed())
+		err := b.enforcePartitioner(ctx, topic, rp.Partition, decoded)
+		if err == nil {
+			err = b.validate(ctx, topic, decoded)
 		}
-		if err := b.validate(ctx, topic, decoded); err != nil {
+		if err != nil {
+			if errors.Is(err, partlog.ErrDecompressedTooLarge) {
+				b.limitHit(rc, limitDecompressed, err)
+			}
 			return pendingPartition{}, err
 		}
 	}

@@ -54,8 +54,13 @@ func (b *Broker) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 		if req.Version >= 13 {
 			topic, _ = st.TopicByID(rt.TopicID)
 			topicErr = kerr.UnknownTopicID
-		} else {
+			if topic != nil && !b.allowed(rc, opRead, rtTopic, topic.Name) {
+				topic, topicErr = nil, kerr.TopicAuthorizationFailed
+			}
+		} else if b.allowed(rc, opRead, rtTopic, rt.Topic) {
 			topic = st.Topics[rt.Topic]
+		} else {
+			topicErr = kerr.TopicAuthorizationFailed
 		}
 		respTopic.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for i, rp := range rt.Partitions {

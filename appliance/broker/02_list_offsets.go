@@ -36,11 +36,16 @@ func (b *Broker) handleListOffsets(_ context.Context, rc *reqCtx, req *kmsg.List
 		respTopic := kmsg.NewListOffsetsResponseTopic()
 		respTopic.Topic = rt.Topic
 		topic := st.Topics[rt.Topic]
+		authErr := b.checkTopic(rc, opDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.Offset, p.Timestamp, p.LeaderEpoch = -1, -1, -1
-			if err := b.listOffset(topic, rp, &p); err != nil {
+			err := authErr
+			if err == nil {
+				err = b.listOffset(topic, rp, &p)
+			}
+			if err != nil {
 				p.ErrorCode = kafkaCode(err)
 				b.countError(rc, p.ErrorCode)
 			}

@@ -32,11 +32,23 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 		resp.ControllerID = int32(leader)
 	}
 	resp.AuthorizedOperations = authorizedOperationsUnset
+	if req.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = b.authorizedOps(rc, rtCluster, meta.ACLClusterName)
+	}
+	withOps := func(mt kmsg.MetadataResponseTopic) kmsg.MetadataResponseTopic {
+		if req.IncludeTopicAuthorizedOperations && req.Version >= 8 && mt.Topic != nil {
+			mt.AuthorizedOperations = b.authorizedOps(rc, rtTopic, *mt.Topic)
+		}
+		return mt
+	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
+		// Topics the principal may not describe are left out.
 		for _, name := range st.TopicNames() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(st.Topics[name]))
+			if b.allowed(rc, opDescribe, rtTopic, name) {
+				resp.Topics = append(resp.Topics, withOps(b.topicMetadata(st.Topics[name])))
+			}
 		}
 		return resp
 	}
@@ -56,8 +68,26 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 		} else {
 			topic = st.Topics[*rt.Topic]
 		}
+		var name string
+		if rt.Topic != nil {
+			name = *rt.Topic
+		} else {
+			name = topic.Name
+		}
+		if !b.allowed(rc, opDescribe, rtTopic, name) {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			b.countError(rc, mt.ErrorCode)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if topic == nil && allowAuto {
-			t, err := b.autoCreate(ctx, *rt.Topic)
+			var t *meta.Topic
+			err := b.checkCreateTopic(rc, name)
+			if err == nil {
+				t, err = b.autoCreate(ctx, name)
+			}
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = rt.Topic
@@ -76,7 +106,7 @@ func (b *Broker) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.topicMetadata(topic))
+		resp.Topics = append(resp.Topics, withOps(b.topicMetadata(topic)))
 	}
 	return resp
 }

@@ -45,6 +45,9 @@ func (b *Broker) findCoordinator(rc *reqCtx, key string, typ int8) kmsg.FindCoor
 	if key == "" {
 		return fail(kerr.InvalidGroupID.Code, "the group id is empty")
 	}
+	if err := b.checkGroup(rc, opDescribe, key); err != nil {
+		return fail(kerr.GroupAuthorizationFailed.Code, err.Error())
+	}
 	st := b.host.Meta()
 	shard := st.GroupShardFor(key)
 	if shard == nil {

@@ -13,6 +13,12 @@ import (
 // answered NOT_COORDINATOR otherwise so the client finds the right node.
 
 func (b *Broker) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) kmsg.Response {
+	if !b.allowed(rc, opRead, rtGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
 	if c, _ := b.coords.get(req.Group); c != nil {
 		return c.JoinGroup(ctx, req, clientInfo(rc))
 	}
@@ -23,6 +29,12 @@ func (b *Broker) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.Join
 }
 
 func (b *Broker) handleSyncGroup(ctx context.Context, rc *reqCtx, req *kmsg.SyncGroupRequest) kmsg.Response {
+	if !b.allowed(rc, opRead, rtGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
 	if c, _ := b.coords.get(req.Group); c != nil {
 		return c.SyncGroup(ctx, req)
 	}
@@ -33,6 +45,12 @@ func (b *Broker) handleSyncGroup(ctx context.Context, rc *reqCtx, req *kmsg.Sync
 }
 
 func (b *Broker) handleHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.HeartbeatRequest) kmsg.Response {
+	if !b.allowed(rc, opRead, rtGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
 	if c, _ := b.coords.get(req.Group); c != nil {
 		return c.Heartbeat(ctx, req)
 	}
@@ -43,6 +61,12 @@ func (b *Broker) handleHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.Hear
 }
 
 func (b *Broker) handleLeaveGroup(ctx context.Context, rc *reqCtx, req *kmsg.LeaveGroupRequest) kmsg.Response {
+	if !b.allowed(rc, opRead, rtGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
 	if c, _ := b.coords.get(req.Group); c != nil {
 		return c.LeaveGroup(ctx, req)
 	}

@@ -14,8 +14,19 @@ import (
 func (b *Broker) handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range req.Groups {
+		if !b.allowed(rc, opDescribe, rtGroup, name) {
+			g := kmsg.NewDescribeGroupsResponseGroup()
+			g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
+			b.countError(rc, g.ErrorCode)
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if c, _ := b.coords.get(name); c != nil {
-			resp.Groups = append(resp.Groups, c.DescribeGroup(name))
+			g := c.DescribeGroup(name)
+			if req.IncludeAuthorizedOperations {
+				g.AuthorizedOperations = b.authorizedOps(rc, rtGroup, name)
+			}
+			resp.Groups = append(resp.Groups, g)
 			continue
 		}
 		g := kmsg.NewDescribeGroupsResponseGroup()
@@ -26,11 +37,18 @@ func (b *Broker) handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsReques
 	return resp
 }
 
-func (b *Broker) handleListGroups(_ *reqCtx, req *kmsg.ListGroupsRequest) kmsg.Response {
+func (b *Broker) handleListGroups(rc *reqCtx, req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	resp.Groups = []kmsg.ListGroupsResponseGroup{}
+	// DESCRIBE on the cluster lists every group; otherwise only the
+	// groups the principal may describe are listed.
+	everything := b.allowedCluster(rc, opDescribe)
 	for _, c := range b.coords.all() {
-		resp.Groups = append(resp.Groups, c.ListGroups(req.StatesFilter, req.TypesFilter)...)
+		for _, g := range c.ListGroups(req.StatesFilter, req.TypesFilter) {
+			if everything || b.allowed(rc, opDescribe, rtGroup, g.Group) {
+				resp.Groups = append(resp.Groups, g)
+			}
+		}
 	}
 	return resp
 }
@@ -40,7 +58,9 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, rc *reqCtx, req *kmsg.D
 	for _, name := range req.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = name
-		if c, _ := b.coords.get(name); c != nil {
+		if !b.allowed(rc, opDelete, rtGroup, name) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else if c, _ := b.coords.get(name); c != nil {
 			g.ErrorCode = c.DeleteGroup(ctx, name)
 		} else {
 			g.ErrorCode = kerr.NotCoordinator.Code

@@ -32,6 +32,11 @@ func (b *Broker) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.C
 			resp.Topics = append(resp.Topics, out)
 			continue
 		}
+		if err := b.checkCreateTopic(rc, rt.Topic); err != nil {
+			b.setCreateError(rc, &out, err)
+			resp.Topics = append(resp.Topics, out)
+			continue
+		}
 		spec, err := createSpec(rt)
 		if err != nil {
 			b.setCreateError(rc, &out, err)
@@ -54,6 +59,12 @@ func (b *Broker) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.C
 		out.TopicID = topic.ID
 		out.NumPartitions = int32(len(topic.Partitions))
 		out.ReplicationFactor = int16(len(topic.Partitions[0].Replica))
+		if !b.allowed(rc, opDescribeConfigs, rtTopic, topic.Name) {
+			// Created, but its configs are not this principal's to see.
+			out.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, out)
+			continue
+		}
 		for _, e := range b.topicConfigEntries(topic, nil) {
 			c := kmsg.NewCreateTopicsResponseTopicConfig()
 			c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = e.name, strPtr(e.value), e.readOnly, int8(e.source), false

@@ -35,9 +35,25 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.D
 		st := b.host.Meta()
 		var topic *meta.Topic
 		if tg.name != nil {
+			// Refused before the lookup, so existence is not revealed.
+			if err := b.checkTopic(rc, opDelete, *tg.name); err != nil {
+				out.ErrorCode, out.ErrorMessage = kerr.TopicAuthorizationFailed.Code, errMessage(err)
+				b.countError(rc, out.ErrorCode)
+				resp.Topics = append(resp.Topics, out)
+				continue
+			}
 			topic = st.Topics[*tg.name]
 		} else {
 			topic, _ = st.TopicByID(tg.id)
+			// By id, Kafka also wants DESCRIBE, which DELETE implies.
+			if topic != nil {
+				if err := b.checkTopic(rc, opDelete, topic.Name); err != nil {
+					out.ErrorCode, out.ErrorMessage = kerr.TopicAuthorizationFailed.Code, errMessage(err)
+					b.countError(rc, out.ErrorCode)
+					resp.Topics = append(resp.Topics, out)
+					continue
+				}
+			}
 		}
 		if topic == nil {
 			out.ErrorCode = kerr.UnknownTopicOrPartition.Code

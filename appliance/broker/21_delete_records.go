@@ -33,10 +33,16 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, rc *reqCtx, req *kmsg.
 		respTopic.Topic = rt.Topic
 		respTopic.Partitions = make([]kmsg.DeleteRecordsResponseTopicPartition, len(rt.Partitions))
 		topic := st.Topics[rt.Topic]
+		authErr := b.checkTopic(rc, opDelete, rt.Topic)
 		for j, rp := range rt.Partitions {
 			out := &respTopic.Partitions[j]
 			*out = kmsg.NewDeleteRecordsResponseTopicPartition()
 			out.Partition, out.LowWatermark = rp.Partition, -1
+			if authErr != nil {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				b.countError(rc, out.ErrorCode)
+				continue
+			}
 			prop, err := b.proposeDeleteRecords(topic, rp, timeout)
 			if err != nil {
 				out.ErrorCode = kafkaCode(err)

@@ -22,6 +22,16 @@ func (b *Broker) handleInitProducerID(ctx context.Context, rc *reqCtx, req *kmsg
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.InvalidTxnState.Code
+		if !b.allowed(rc, opWrite, rtTxnID, *req.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		}
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
+	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster, or
+	// (Kafka 3.0+) WRITE on at least one topic.
+	if b.authzOn() && !b.allowedCluster(rc, opIdempotentWrite) && !b.cfg.Authorizer.AllowedAny(rc.subject(), opWrite, rtTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		b.countError(rc, resp.ErrorCode)
 		return resp
 	}

@@ -19,10 +19,15 @@ func (b *Broker) handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeade
 		respTopic := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		respTopic.Topic = rt.Topic
 		topic := st.Topics[rt.Topic]
+		authErr := b.checkTopic(rc, opDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			out := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			out.Partition, out.LeaderEpoch, out.EndOffset = rp.Partition, -1, -1
-			if err := b.endOffsetForEpoch(topic, rp, &out); err != nil {
+			err := authErr
+			if err == nil {
+				err = b.endOffsetForEpoch(topic, rp, &out)
+			}
+			if err != nil {
 				out.ErrorCode = kafkaCode(err)
 				b.countError(rc, out.ErrorCode)
 			}

@@ -20,6 +20,10 @@ func (b *Broker) handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequ
 		var entries []configEntry
 		switch r.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err := b.checkTopic(rc, opDescribeConfigs, r.ResourceName); err != nil {
+				out.ErrorCode, out.ErrorMessage = kerr.TopicAuthorizationFailed.Code, errMessage(err)
+				break
+			}
 			t, ok := st.Topics[r.ResourceName]
 			if !ok {
 				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -28,6 +32,10 @@ func (b *Broker) handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequ
 			}
 			entries = b.topicConfigEntries(t, r.ConfigNames)
 		case kmsg.ConfigResourceTypeBroker:
+			if err := b.checkCluster(rc, opDescribeConfigs); err != nil {
+				out.ErrorCode, out.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, errMessage(err)
+				break
+			}
 			if r.ResourceName != "" && r.ResourceName != fmt.Sprint(b.host.NodeID()) {
 				out.ErrorCode = kerr.InvalidRequest.Code
 				out.ErrorMessage = strPtr(fmt.Sprintf("this is broker %d; ask broker %s for its configs", b.host.NodeID(), r.ResourceName))

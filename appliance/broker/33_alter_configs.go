@@ -27,7 +27,10 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 				alter.Set[c.Name] = *c.Value
 			}
 		}
-		err := b.alterTopicConfigs(ctx, r.ResourceType, alter, req.ValidateOnly)
+		err := b.checkAlterConfigs(rc, r.ResourceType, r.ResourceName)
+		if err == nil {
+			err = b.alterTopicConfigs(ctx, r.ResourceType, alter, req.ValidateOnly)
+		}
 		if err != nil {
 			out.ErrorCode, out.ErrorMessage = kafkaCode(err), errMessage(err)
 			b.countError(rc, out.ErrorCode)
@@ -35,6 +38,15 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 		resp.Resources = append(resp.Resources, out)
 	}
 	return resp
+}
+
+// checkAlterConfigs: ALTER_CONFIGS on the topic, or on the cluster for
+// broker resources.
+func (b *Broker) checkAlterConfigs(rc *reqCtx, rt kmsg.ConfigResourceType, name string) error {
+	if rt == kmsg.ConfigResourceTypeTopic {
+		return b.checkTopic(rc, opAlterConfigs, name)
+	}
+	return b.checkCluster(rc, opAlterConfigs)
 }
 
 // alterTopicConfigs validates and, unless validateOnly, commits a config

@@ -20,7 +20,11 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, rc *reqCtx, req *km
 	for _, rt := range req.Topics {
 		out := kmsg.NewCreatePartitionsResponseTopic()
 		out.Topic = rt.Topic
-		if err := b.createPartitions(ctx, rt, req.ValidateOnly, wait); err != nil {
+		err := b.checkTopic(rc, opAlter, rt.Topic)
+		if err == nil {
+			err = b.createPartitions(ctx, rt, req.ValidateOnly, wait)
+		}
+		if err != nil {
 			out.ErrorCode, out.ErrorMessage = kafkaCode(err), errMessage(err)
 			b.countError(rc, out.ErrorCode)
 		}

@@ -19,7 +19,10 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 	for _, r := range req.Resources {
 		out := kmsg.NewIncrementalAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = r.ResourceType, r.ResourceName
-		err := b.incrementalAlter(ctx, r, req.ValidateOnly)
+		err := b.checkAlterConfigs(rc, r.ResourceType, r.ResourceName)
+		if err == nil {
+			err = b.incrementalAlter(ctx, r, req.ValidateOnly)
+		}
 		if err != nil {
 			out.ErrorCode, out.ErrorMessage = kafkaCode(err), errMessage(err)
 			b.countError(rc, out.ErrorCode)

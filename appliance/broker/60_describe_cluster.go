@@ -20,6 +20,11 @@ func (b *Broker) handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequ
 		b.countError(rc, resp.ErrorCode)
 		return resp
 	}
+	if err := b.checkCluster(rc, opDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, errMessage(err)
+		b.countError(rc, resp.ErrorCode)
+		return resp
+	}
 	st := b.host.Meta()
 	resp.ClusterID = st.ClusterID
 	resp.ControllerID = -1
@@ -27,6 +32,9 @@ func (b *Broker) handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequ
 		resp.ControllerID = int32(leader)
 	}
 	resp.ClusterAuthorizedOperations = authorizedOperationsUnset
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = b.authorizedOps(rc, rtCluster, meta.ACLClusterName)
+	}
 	for _, mb := range b.brokers(st, rc.conn.Listener) {
 		db := kmsg.NewDescribeClusterResponseBroker()
 		db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack

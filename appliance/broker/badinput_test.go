@@ -200,10 +200,10 @@ func TestUnknownAndUnsupportedRequests(t *testing.T) {
 	}
 	apiVersionsWorks(t, r)
 
-	// A Kafka API eddy does not serve (SaslHandshake).
-	sasl := kmsg.NewPtrSASLHandshakeRequest()
-	sasl.SetVersion(1)
-	r.write(r.frame(sasl))
+	// A Kafka API eddy does not serve (ElectLeaders).
+	elect := kmsg.NewPtrElectLeadersRequest()
+	elect.SetVersion(1)
+	r.write(r.frame(elect))
 	if code := errorOf(r.readFrame(r.corr)); code != kerr.UnsupportedVersion.Code {
 		t.Fatalf("unserved API: error %d, want UNSUPPORTED_VERSION", code)
 	}

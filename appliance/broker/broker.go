@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/appliance/groups"
 	"github.com/eddybroker/eddy/appliance/status"
 	"github.com/eddybroker/eddy/plugins"
@@ -41,6 +42,13 @@ type Config struct {
 	// Plugins runs the Wasm plugins topics attach; nil refuses topics that
 	// attach one.
 	Plugins *plugins.Host
+	// Auth says which listeners require SASL, and with which mechanisms.
+	Auth Auth
+	// Authorizer checks every request against the cluster's ACLs; nil or
+	// disabled allows everything.
+	Authorizer *acl.Authorizer
+	// Limits bound what one produce may ask (limits.go).
+	Limits Limits
 }
 
 // ClusterView is what the broker knows of other nodes beyond Raft.
@@ -83,6 +91,8 @@ type Broker struct {
 	coords *coordinators
 	// plugins are the plugins loaded for topics' attachments.
 	plugins pluginCache
+	// auth runs SASL exchanges (sasl.go).
+	auth *authenticator
 }
 
 // Run serves the group coordinators of the group shards this node leads,
@@ -130,6 +140,7 @@ func New(host *raftgroups.Host, cfg Config) *Broker {
 		cfg.View = soloView{}
 	}
 	b := &Broker{cfg: cfg, host: host, log: cfg.Logger, m: cfg.Metrics}
+	b.auth = newAuthenticator(cfg.Auth, b.scramCredential, cfg.Logger)
 	b.coords = newCoordinators(b, cfg.Groups)
 	return b
 }
@@ -146,6 +157,7 @@ var supported = map[int16]versionRange{
 	1:  {4, 18}, // Fetch
 	2:  {1, 11}, // ListOffsets
 	3:  {0, 13}, // Metadata
+	17: {0, 1},  // SaslHandshake
 	18: {0, 5},  // ApiVersions
 	19: {0, 7},  // CreateTopics
 	20: {0, 6},  // DeleteTopics
@@ -160,6 +172,9 @@ var supported = map[int16]versionRange{
 	16: {0, 4},  // ListGroups
 	21: {0, 2},  // DeleteRecords
 	22: {0, 4},  // InitProducerId
+	29: {0, 3},  // DescribeAcls
+	30: {0, 3},  // CreateAcls
+	31: {0, 3},  // DeleteAcls
 	23: {0, 4},  // OffsetForLeaderEpoch
 	32: {0, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
@@ -168,6 +183,9 @@ var supported = map[int16]versionRange{
 	42: {0, 2},  // DeleteGroups
 	47: {0, 0},  // OffsetDelete
 	60: {0, 2},  // DescribeCluster
+	36: {0, 2},  // SaslAuthenticate
+	50: {0, 0},  // DescribeUserScramCredentials
+	51: {0, 0},  // AlterUserScramCredentials
 }
 
 const apiVersionsKey = 18
@@ -178,12 +196,18 @@ type reqCtx struct {
 	hdr      requestHeader
 	api      string
 	received time.Time
+	// close ends the connection after this request's response (a failed
+	// SASL authentication).
+	close bool
 }
 
 // ServeFrame decodes one request frame and returns its responder. The
 // frame is only valid during the call.
 func (b *Broker) ServeFrame(ctx context.Context, c *transport.ConnInfo, frame []byte) transport.Responder {
 	received := time.Now()
+	if r, ok := b.saslGate(c, frame); ok {
+		return r
+	}
 	h, err := parseHeaderPrefix(frame)
 	if err != nil {
 		// Without a correlation id no response can be matched to this
@@ -216,12 +240,15 @@ func (b *Broker) ServeFrame(ctx context.Context, c *transport.ConnInfo, frame []
 	}
 	return func(ctx context.Context) ([]byte, error) {
 		resp := b.handle(ctx, rc, req)
-		return b.finish(rc, resp), nil
+		return b.finish(rc, resp), rc.closeAfter()
 	}
 }
 
 // handle runs every API except Produce.
 func (b *Broker) handle(ctx context.Context, rc *reqCtx, req kmsg.Request) kmsg.Response {
+	if resp := b.gateCredentialAPIs(rc, req); resp != nil {
+		return resp
+	}
 	switch r := req.(type) {
 	case *kmsg.FetchRequest:
 		return b.handleFetch(ctx, rc, r)
@@ -273,6 +300,20 @@ func (b *Broker) handle(ctx context.Context, rc *reqCtx, req kmsg.Request) kmsg.
 		return b.handleListGroups(rc, r)
 	case *kmsg.DeleteGroupsRequest:
 		return b.handleDeleteGroups(ctx, rc, r)
+	case *kmsg.DescribeACLsRequest:
+		return b.handleDescribeACLs(ctx, rc, r)
+	case *kmsg.CreateACLsRequest:
+		return b.handleCreateACLs(ctx, rc, r)
+	case *kmsg.DeleteACLsRequest:
+		return b.handleDeleteACLs(ctx, rc, r)
+	case *kmsg.SASLHandshakeRequest:
+		return b.handleSaslHandshake(rc, r)
+	case *kmsg.SASLAuthenticateRequest:
+		return b.handleSaslAuthenticate(rc, r)
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		return b.handleDescribeUserScramCredentials(rc, r)
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return b.handleAlterUserScramCredentials(ctx, rc, r)
 	}
 	// supported and this switch must list the same keys.
 	panic(fmt.Sprintf("broker: no handler for supported API %d", req.Key()))

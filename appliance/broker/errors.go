@@ -64,7 +64,7 @@ func errorCode(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case meta.ErrInvalidParts:
 		return kerr.InvalidPartitions.Code
-	case meta.ErrInvalidCommand:
+	case meta.ErrInvalidCommand, meta.ErrInvalidACL:
 		return kerr.InvalidRequest.Code
 	}
 	return kerr.UnknownServerError.Code

@@ -275,17 +275,25 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, decoded func() ([]
 // partition with no plugin never decodes, one with two decodes once. Keys
 // and values alias the request.
 func pluginRecords(batches []byte, headers []partlog.BatchHeader) func() ([]abi.Record, error) {
-	return sync.OnceValues(func() ([]abi.Record, error) { return decodeForPlugin(batches, headers) })
+	return pluginRecordsCapped(batches, headers, maxValidateDecompressed)
 }
 
-func decodeForPlugin(batches []byte, headers []partlog.BatchHeader) ([]abi.Record, error) {
+// pluginRecordsCapped is pluginRecords with the batches' decompressed
+// bytes, all together, capped at maxDecompressed (limits.max_decompressed_bytes).
+func pluginRecordsCapped(batches []byte, headers []partlog.BatchHeader, maxDecompressed int) func() ([]abi.Record, error) {
+	return sync.OnceValues(func() ([]abi.Record, error) { return decodeForPlugin(batches, headers, maxDecompressed) })
+}
+
+func decodeForPlugin(batches []byte, headers []partlog.BatchHeader, budget int) ([]abi.Record, error) {
 	var records []abi.Record
 	base := headers[0].BaseOffset
 	pos := 0
 	for _, h := range headers {
 		batch := batches[pos : pos+h.Size()]
 		pos += h.Size()
-		err := partlog.DecodeRecords(batch, maxValidateDecompressed, func(r partlog.Record) error {
+		// The budget is shared: many small compressed batches must not
+		// each inflate to the whole of it.
+		inflated, err := partlog.DecodeRecordsCounted(batch, budget, func(r partlog.Record) error {
 			hs := make([]abi.Header, len(r.Headers))
 			for i, hd := range r.Headers {
 				hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
@@ -293,6 +301,10 @@ func decodeForPlugin(batches []byte, headers []partlog.BatchHeader) ([]abi.Recor
 			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
 			return nil
 		})
+		budget -= inflated
+		if errors.Is(err, partlog.ErrDecompressedTooLarge) {
+			return nil, fmt.Errorf("%w: the compressed batches inflate past the broker's limit (limits.max_decompressed_bytes): %w", kerr.MessageTooLarge, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
 		}

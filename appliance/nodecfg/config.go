@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,16 +63,75 @@ type Config struct {
 	// KafkaTLS serves the Kafka TCP listener over TLS with the node's
 	// certificate. QUIC always uses TLS.
 	KafkaTLS bool `yaml:"kafka_tls"`
-	// Insecure allows a plaintext Kafka TCP listener or the admin API on a
-	// non-loopback address. For labs only: anyone who can reach the port
-	// can read and write every topic.
+	// Insecure allows listeners beyond loopback without TLS or without
+	// client authentication (plaintext Kafka, anonymous QUIC or Kafka
+	// clients, an open admin API). For labs only: anyone who can reach
+	// the port can read and write every topic.
 	Insecure bool          `yaml:"insecure"`
+	Auth     AuthConfig    `yaml:"auth"`
 	Topics   TopicsConfig  `yaml:"topics"`
 	Groups   GroupsConfig  `yaml:"groups"`
 	Plugins  PluginsConfig `yaml:"plugins"`
 	Limits   LimitsConfig  `yaml:"limits"`
 	Raft     RaftConfig    `yaml:"raft"`
 	Log      LogConfig     `yaml:"log"`
+
+	// Authorization turns ACLs on (docs/security.md).
+	Authorization AuthorizationConfig `yaml:"authorization"`
+}
+
+// Listener authentication modes (auth.quic, auth.kafka).
+const (
+	// AuthNone lets clients in anonymously (User:ANONYMOUS); a client that
+	// presents a certificate signed by a client CA is User:<its CN>.
+	AuthNone = "none"
+	// AuthMTLS requires a client certificate signed by a client CA at the
+	// TLS handshake: the client is User:<its CN>.
+	AuthMTLS = "mtls"
+	// AuthSASL requires a SASL login (SCRAM-SHA-256/512 or PLAIN) before
+	// any request but ApiVersions and the SASL ones: the client is
+	// User:<name>. A client certificate signed by a client CA also counts.
+	AuthSASL = "sasl"
+)
+
+// SASLMechanisms are the SASL mechanisms a node can offer.
+var SASLMechanisms = []string{"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"}
+
+// AuthConfig says how clients authenticate (docs/security.md). An
+// authenticated client is the principal User:<name> for authorization.
+type AuthConfig struct {
+	// QUIC is how clients of the QUIC listener authenticate: none (the
+	// default), mtls or sasl.
+	QUIC string `yaml:"quic"`
+	// Kafka is how clients of the Kafka TCP listener authenticate: none
+	// (the default), mtls (needs kafka_tls) or sasl (over TLS unless the
+	// listener is on loopback: PLAIN sends the password).
+	Kafka string `yaml:"kafka"`
+	// SASLMechanisms are offered on sasl listeners; empty means all of
+	// SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN.
+	SASLMechanisms []string `yaml:"sasl_mechanisms"`
+	// ClientCA is a PEM file of the CAs that sign client certificates.
+	// Empty means the node's CA (the cluster CA with cluster_secret),
+	// which `eddy cert client` signs with.
+	ClientCA string `yaml:"client_ca"`
+	// AdminTLS serves the admin API over HTTPS with the node certificate;
+	// a client certificate signed by a client CA authenticates as
+	// User:<its CN>. In a cluster it needs cluster_secret, so that nodes
+	// verify each other's admin listeners.
+	AdminTLS bool `yaml:"admin_tls"`
+	// Users are created when the node starts, if they do not exist yet,
+	// with SCRAM-SHA-256 and SCRAM-SHA-512 credentials for the password in
+	// their file: how the first user of a secured cluster comes to be.
+	// Existing users are left alone, so a password changed with
+	// `eddy user add` stays changed.
+	Users []UserConfig `yaml:"users"`
+}
+
+// UserConfig is a SASL user created at start.
+type UserConfig struct {
+	Name string `yaml:"name"`
+	// PasswordFile holds the password; one trailing newline is ignored.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Addresses are host:port pairs, one per listener.
@@ -159,14 +219,6 @@ func (g GroupsConfig) GroupTimeouts() (minSession, maxSession, initialDelay time
 		}
 	}
 	return minSession, maxSession, initialDelay
-}
-
-// LimitsConfig bounds what one client can make the node do.
-type LimitsConfig struct {
-	// MaxFrameBytes caps a request frame; 0 means 100 MiB.
-	MaxFrameBytes int `yaml:"max_frame_bytes"`
-	// MaxInFlightPerConn caps pipelined requests per connection; 0 means 64.
-	MaxInFlightPerConn int `yaml:"max_in_flight_per_connection"`
 }
 
 // RaftConfig tunes Raft.
@@ -273,12 +325,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Topics.DefaultReplicationFactor == 0 {
 		c.Topics.DefaultReplicationFactor = 1
 	}
-	if c.Limits.MaxFrameBytes == 0 {
-		c.Limits.MaxFrameBytes = DefaultMaxFrameBytes
-	}
-	if c.Limits.MaxInFlightPerConn == 0 {
-		c.Limits.MaxInFlightPerConn = 64
-	}
+	c.Limits.applyDefaults()
 	if c.Raft.TickMillis == 0 {
 		c.Raft.TickMillis = 100
 	}
@@ -333,13 +380,11 @@ func (c *Config) Validate() error {
 	if c.Join != "" && !strings.HasPrefix(c.Join, "http://") && !strings.HasPrefix(c.Join, "https://") {
 		return fmt.Errorf("join: %q is not an admin URL (http://host:9644)", c.Join)
 	}
-	if !c.Insecure {
-		if !c.KafkaTLS && !IsLoopback(c.Listen.Kafka) {
-			return fmt.Errorf("listen.kafka: %s is not a loopback address and the Kafka TCP listener is plaintext; set kafka_tls: true, or insecure: true for a lab", c.Listen.Kafka)
-		}
-		if !IsLoopback(c.Listen.Admin) && c.AdminToken == "" {
-			return fmt.Errorf("listen.admin: %s is not a loopback address; set admin_token (the same on every node), or insecure: true for a lab", c.Listen.Admin)
-		}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	if err := c.Authorization.validate(); err != nil {
+		return err
 	}
 	if c.Topics.DefaultPartitions < 1 {
 		return fmt.Errorf("topics.default_partitions: %d must be at least 1", c.Topics.DefaultPartitions)
@@ -379,11 +424,8 @@ func (c *Config) Validate() error {
 		c.Plugins.Instances < 0 || c.Plugins.Instances > 64 || c.Plugins.FailuresBeforeDisabled < 0 {
 		return fmt.Errorf("plugins: batch_records (0..100000), memory_mib (0..2048), instances (0..64) and failures_before_disabled must be in range")
 	}
-	if c.Limits.MaxFrameBytes < 1<<20 {
-		return fmt.Errorf("limits.max_frame_bytes: %d is below 1 MiB, too small for Kafka clients", c.Limits.MaxFrameBytes)
-	}
-	if c.Limits.MaxInFlightPerConn < 1 {
-		return fmt.Errorf("limits.max_in_flight_per_connection: %d must be at least 1", c.Limits.MaxInFlightPerConn)
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if c.Raft.TickMillis < 5 || c.Raft.TickMillis > 1000 {
 		return fmt.Errorf("raft.tick_ms: %d is outside 5..1000", c.Raft.TickMillis)
@@ -400,6 +442,64 @@ func (c *Config) Validate() error {
 	case "", "console", "json":
 	default:
 		return fmt.Errorf("log.format: %q is not console or json", c.Log.Format)
+	}
+	return nil
+}
+
+// validateAuth checks the auth section and that every listener beyond
+// loopback encrypts and authenticates (unless insecure).
+func (c *Config) validateAuth() error {
+	a := c.Auth
+	for _, m := range []struct{ field, mode string }{{"auth.quic", a.QUIC}, {"auth.kafka", a.Kafka}} {
+		switch m.mode {
+		case "", AuthNone, AuthMTLS, AuthSASL:
+		default:
+			return fmt.Errorf("%s: %q is not none, mtls or sasl", m.field, m.mode)
+		}
+	}
+	if a.Kafka == AuthMTLS && !c.KafkaTLS {
+		return errors.New("auth.kafka: mtls needs TLS on the Kafka listener; set kafka_tls: true")
+	}
+	for i, m := range a.SASLMechanisms {
+		if !slices.Contains(SASLMechanisms, m) {
+			return fmt.Errorf("auth.sasl_mechanisms: %q is not one of %s", m, strings.Join(SASLMechanisms, ", "))
+		}
+		if slices.Contains(a.SASLMechanisms[:i], m) {
+			return fmt.Errorf("auth.sasl_mechanisms: %s is listed twice", m)
+		}
+	}
+	for i, u := range a.Users {
+		switch {
+		case u.Name == "" || len(u.Name) > 256 || strings.ContainsFunc(u.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return fmt.Errorf("auth.users[%d]: name %q must be 1 to 256 printable characters", i, u.Name)
+		case u.PasswordFile == "":
+			return fmt.Errorf("auth.users[%d] (%s): set password_file", i, u.Name)
+		case slices.ContainsFunc(a.Users[:i], func(o UserConfig) bool { return o.Name == u.Name }):
+			return fmt.Errorf("auth.users: %s is listed twice", u.Name)
+		}
+	}
+	if a.AdminTLS {
+		if c.ClusterSecret == "" && (len(c.InitialCluster) > 1 || c.Join != "") {
+			return errors.New("auth.admin_tls: nodes of a cluster must verify each other's admin listeners; set cluster_secret (the same on every node)")
+		}
+		if strings.HasPrefix(c.Join, "http://") {
+			return fmt.Errorf("join: %s must be an https:// URL: the admin API serves HTTPS with auth.admin_tls", c.Join)
+		}
+	}
+	if c.Insecure {
+		return nil
+	}
+	if !c.KafkaTLS && !IsLoopback(c.Listen.Kafka) {
+		return fmt.Errorf("listen.kafka: %s is not a loopback address and the Kafka TCP listener is plaintext; set kafka_tls: true, or insecure: true for a lab", c.Listen.Kafka)
+	}
+	if (a.Kafka == "" || a.Kafka == AuthNone) && !IsLoopback(c.Listen.Kafka) {
+		return fmt.Errorf("listen.kafka: %s is not a loopback address and its clients are not authenticated; set auth.kafka: sasl (users with passwords: auth.users, eddy user add) or auth.kafka: mtls (client certificates: eddy cert client), or insecure: true for a lab", c.Listen.Kafka)
+	}
+	if (a.QUIC == "" || a.QUIC == AuthNone) && !IsLoopback(c.Listen.QUIC) {
+		return fmt.Errorf("listen.quic: %s is not a loopback address and its clients are not authenticated; set auth.quic: mtls (client certificates: eddy cert client) or auth.quic: sasl (users with passwords: auth.users, eddy user add), or insecure: true for a lab", c.Listen.QUIC)
+	}
+	if !IsLoopback(c.Listen.Admin) && c.AdminToken == "" && !a.AdminTLS {
+		return fmt.Errorf("listen.admin: %s is not a loopback address and the admin API is open; set admin_token (the same on every node) or auth.admin_tls: true (client certificates), or insecure: true for a lab", c.Listen.Admin)
 	}
 	return nil
 }
@@ -476,4 +576,26 @@ func ParseInitialCluster(s string) (map[uint64]string, error) {
 		return nil, fmt.Errorf("initial cluster %q names no nodes", s)
 	}
 	return out, nil
+}
+
+// AuthorizationConfig turns ACL checks on. ACLs themselves are stored in
+// the cluster (eddy acl add), not here.
+type AuthorizationConfig struct {
+	// Enabled checks every Kafka request, and plugin uploads and deletes
+	// on the admin API, against the cluster's ACLs; a request no ACL
+	// allows is refused. Off (the default) allows everything.
+	Enabled bool `yaml:"enabled"`
+	// SuperUsers are principals allowed everything without ACLs, e.g.
+	// "User:ops". User:admin (the admin token's principal) always is.
+	SuperUsers []string `yaml:"super_users"`
+}
+
+func (a AuthorizationConfig) validate() error {
+	for _, p := range a.SuperUsers {
+		typ, name, ok := strings.Cut(p, ":")
+		if !ok || typ == "" || name == "" {
+			return fmt.Errorf("authorization.super_users: %q must be a principal like User:ops", p)
+		}
+	}
+	return nil
 }

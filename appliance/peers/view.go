@@ -3,6 +3,7 @@ package peers
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -37,7 +38,11 @@ type Config struct {
 	LagTime time.Duration
 	// AdminToken is sent as a bearer token to other nodes' admin APIs.
 	AdminToken string
-	Logger     zerolog.Logger
+	// TLS, when set, reaches other nodes' admin APIs over HTTPS with it
+	// (auth.admin_tls): it verifies their certificates and presents this
+	// node's. Nil means plain HTTP.
+	TLS    *tls.Config
+	Logger zerolog.Logger
 }
 
 type replicaKey struct{ shard, node uint64 }
@@ -89,7 +94,7 @@ func newView(self uint64, cfg Config) *View {
 	return &View{
 		cfg:       cfg,
 		self:      self,
-		client:    &http.Client{Timeout: cfg.Interval},
+		client:    &http.Client{Timeout: cfg.Interval, Transport: adminTransport(cfg.TLS)},
 		lastSeen:  map[uint64]time.Time{},
 		replicas:  map[replicaKey]raftgroups.ReplicaInfo{},
 		caughtUp:  map[replicaKey]time.Time{},
@@ -147,7 +152,11 @@ func (v *View) Poll(ctx context.Context) {
 }
 
 func (v *View) fetch(ctx context.Context, admin string) (Report, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+ReplicasPath, nil)
+	scheme := "http://"
+	if v.cfg.TLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+admin+ReplicasPath, nil)
 	if err != nil {
 		return Report{}, err
 	}
@@ -167,6 +176,17 @@ func (v *View) fetch(ctx context.Context, admin string) (Report, error) {
 		return Report{}, fmt.Errorf("%s: %w", admin, err)
 	}
 	return r, nil
+}
+
+// adminTransport is the HTTP transport to other nodes' admin APIs; nil
+// (the default transport) for plain HTTP.
+func adminTransport(tlsConf *tls.Config) http.RoundTripper {
+	if tlsConf == nil {
+		return nil
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsConf
+	return t
 }
 
 // absorb folds one round of reports into the view.

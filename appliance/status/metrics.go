@@ -29,6 +29,10 @@ type Metrics struct {
 
 	// LeaderChanges counts leader changes this node observed.
 	LeaderChanges prometheus.Counter
+
+	// LimitsExceeded counts the times a client ran into one of the node's
+	// limits (the limits section of its config), by limit.
+	LimitsExceeded *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics on a fresh registry with Go runtime and
@@ -62,13 +66,16 @@ func NewMetrics() *Metrics {
 		LeaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "eddy", Name: "raft_leader_changes_total", Help: "Raft leader changes observed by this node, over all shards.",
 		}),
+		LimitsExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eddy", Name: "limits_exceeded_total", Help: "Requests refused or connections closed because a client ran into a limit, by limit.",
+		}, []string{"limit"}),
 	}
 	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.RequestErrors, m.RequestSeconds,
 		m.ProduceBytes, m.ProduceRecords, m.ProduceBatches, m.FetchBytes,
-		m.LeaderChanges,
+		m.LeaderChanges, m.LimitsExceeded,
 	)
 	return m
 }

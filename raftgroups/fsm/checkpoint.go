@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/eddybroker/eddy/raftgroups/partlog"
 )
 
 const checkpointFile = "checkpoint.json"
@@ -73,9 +75,11 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
+	partlog.CrashPoint("fsm.checkpoint.tmp-written")
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
+	partlog.CrashPoint("fsm.checkpoint.renamed")
 	return syncDir(filepath.Dir(path))
 }
 

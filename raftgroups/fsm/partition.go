@@ -84,6 +84,7 @@ func (p *Partition) Open(stopc <-chan struct{}) (uint64, error) {
 		l.Close()
 		return 0, fmt.Errorf("open partition %s: %w", p.cfg.Dir, err)
 	}
+	partlog.CrashPoint("fsm.open.rolled-back")
 	p.mu.Lock()
 	p.epochs = cp.Epochs.clone()
 	p.epochs.truncateFrom(cp.EndOffset)
@@ -136,6 +137,7 @@ func (p *Partition) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	partlog.CrashPoint("fsm.update.begin")
 	for i := range entries {
 		e := &entries[i]
 		if len(e.Cmd) == 0 {
@@ -154,6 +156,7 @@ func (p *Partition) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("partition %s at raft index %d: %w", p.cfg.Dir, e.Index, err)
 		}
+		partlog.CrashPoint("fsm.update.applied")
 		if e.Index%expiryEvery == 0 {
 			if cmd, err := decodeAppend(e.Cmd); err == nil {
 				p.producers.expire(cmd.AppendTimeMs)
@@ -260,8 +263,11 @@ func (p *Partition) applyAdvanceStart(l *partlog.Log, cmdBytes []byte) (sm.Resul
 		if err := l.AdvanceStart(off); err != nil {
 			return sm.Result{}, err
 		}
-		p.epochs.trimBefore(off)
 	}
+	// Even when the log start is there already: after a crash the start
+	// is durable ahead of the checkpointed epochs, and replaying this
+	// command must trim them as it did on the replicas that did not crash.
+	p.epochs.trimBefore(off)
 	return sm.Result{Value: uint64(l.StartOffset())}, nil
 }
 
@@ -279,6 +285,7 @@ func (p *Partition) Sync() error {
 	if err := l.Sync(); err != nil {
 		return fmt.Errorf("sync partition %s: %w", p.cfg.Dir, err)
 	}
+	partlog.CrashPoint("fsm.sync.log-synced")
 	p.mu.Lock()
 	cp := checkpoint{Index: p.applied, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: p.epochs.clone(), Producers: p.producers.clone()}
 	p.mu.Unlock()
@@ -393,6 +400,7 @@ func (p *Partition) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error
 	if err != nil {
 		return fmt.Errorf("recover snapshot %s: %w", p.cfg.Dir, err)
 	}
+	partlog.CrashPoint("fsm.recover.restored")
 	cp := checkpoint{Index: h.Index, StartOffset: l.StartOffset(), EndOffset: l.EndOffset(), Epochs: h.Epochs, Producers: h.Producers}
 	if err := writeCheckpoint(p.cfg.Dir, cp); err != nil {
 		l.Close()

@@ -24,6 +24,9 @@ type Command struct {
 	CreateGroupShards *CreateGroupShards `json:"create_group_shards,omitempty"`
 	PutPlugin         *PutPlugin         `json:"put_plugin,omitempty"`
 	DeletePlugin      *DeletePlugin      `json:"delete_plugin,omitempty"`
+	CreateACLs        *CreateACLs        `json:"create_acls,omitempty"`
+	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
+	AlterCredentials  *AlterCredentials  `json:"alter_credentials,omitempty"`
 }
 
 // CreateGroupShards creates the group shards, one per entry of Replicas.
@@ -127,6 +130,7 @@ const (
 	ErrInvalidParts    Code = 7
 	ErrUnknownPlugin   Code = 8
 	ErrPluginInUse     Code = 9
+	ErrInvalidACL      Code = 10
 )
 
 // Result is what Apply returns: a code, and a message for the user when the
@@ -230,6 +234,12 @@ func (s *State) Apply(index uint64, cmd Command) Result {
 		return s.putPlugin(cmd.PutPlugin)
 	case cmd.DeletePlugin != nil:
 		return s.deletePlugin(cmd.DeletePlugin)
+	case cmd.CreateACLs != nil:
+		return s.createACLs(cmd.CreateACLs)
+	case cmd.DeleteACLs != nil:
+		return s.deleteACLs(cmd.DeleteACLs)
+	case cmd.AlterCredentials != nil:
+		return s.alterCredentials(cmd.AlterCredentials)
 	case cmd.CreateGroupShards != nil:
 		if len(s.GroupShards) > 0 {
 			return Result{Code: OK}

@@ -42,6 +42,13 @@ type State struct {
 	// so clones share them.
 	Plugins map[string]*Plugin `json:"plugins,omitempty"`
 	Modules map[string][]byte  `json:"modules,omitempty"`
+	// ACLs are the access control bindings (see acls.go). Copy-on-write:
+	// clones share the slice and commands replace it, never modify it.
+	ACLs []ACL `json:"acls,omitempty"`
+	// Users are the SASL users and their SCRAM credentials, by name (see
+	// credentials.go). Commands replace a *User, never modify it, so clones
+	// share them.
+	Users map[string]*User `json:"users,omitempty"`
 }
 
 // FirstGroupShardID is the shard id of the first group shard.
@@ -142,6 +149,8 @@ func (s *State) Clone() *State {
 		Topics:           make(map[string]*Topic, len(s.Topics)),
 		Nodes:            make(map[uint64]*Node, len(s.Nodes)),
 		Modules:          maps.Clone(s.Modules),
+		ACLs:             s.ACLs,
+		Users:            maps.Clone(s.Users),
 	}
 	if s.Plugins != nil {
 		c.Plugins = make(map[string]*Plugin, len(s.Plugins))

@@ -11,6 +11,10 @@
 // passes the time in, so every replica that applies the same commands ends
 // with the same offsets.
 //
+// It also holds the crash points (CrashPoint, EDDY_CRASHPOINT) that
+// crash-consistency tests aim SIGKILLs at, in partlog's and the partition
+// state machine's write paths: partlog is the leaf both import.
+//
 // Concurrency: a Log has exactly one writer (Append, Truncate, AdvanceStart,
 // Sync, Snapshot, Close, called from one goroutine or otherwise serialized)
 // and any number of concurrent readers (Read, OffsetForTimestamp,

@@ -166,6 +166,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32, appendTime, now int64) (in
 	if err := l.write(s, hdr, batch[BatchHeaderSize:], pos); err != nil {
 		return 0, err
 	}
+	CrashPoint("partlog.append.written")
 	maxTs := h.MaxTimestamp
 	if appendTime >= 0 {
 		maxTs = appendTime
@@ -220,7 +221,10 @@ func (l *Log) shouldRoll(s *segment, batchSize int, lastOffset, now int64) bool 
 
 // roll seals the active segment and starts a new one at base. Sealing
 // fsyncs the old segment (when syncOld) so that only the last segment can
-// ever have a torn tail, which lets Open treat damage elsewhere as corruption.
+// ever have a torn tail, which lets Open treat damage elsewhere as
+// corruption; it also fsyncs the directory naming it, since a power loss
+// could otherwise keep a later segment's name and lose this one's, a gap
+// that Open refuses.
 func (l *Log) roll(base int64, syncOld bool) error {
 	old := l.active()
 	l.mu.Lock()
@@ -235,10 +239,17 @@ func (l *Log) roll(base int64, syncOld bool) error {
 	if l.scratch, err = old.writeIndexes(l.scratch, syncOld); err != nil {
 		return err
 	}
+	if syncOld {
+		if err := l.syncDirIfDirty(); err != nil {
+			return err
+		}
+	}
+	CrashPoint("partlog.roll.sealed")
 	s, err := openSegmentFiles(l.dir, base, true, true)
 	if err != nil {
 		return err
 	}
+	CrashPoint("partlog.roll.created")
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
@@ -384,6 +395,7 @@ func (l *Log) sync() error {
 		if err := s.syncData(); err != nil {
 			return err
 		}
+		CrashPoint("partlog.sync.data")
 		l.mu.Lock()
 		s.catchUpTimes()
 		l.mu.Unlock()
@@ -391,6 +403,7 @@ func (l *Log) sync() error {
 		if l.scratch, err = s.writeIndexes(l.scratch, true); err != nil {
 			return err
 		}
+		CrashPoint("partlog.sync.index")
 	}
 	return l.syncDirIfDirty()
 }

@@ -34,17 +34,27 @@ type Header struct {
 // ErrDecompressedTooLarge. An error from fn stops decoding and is returned
 // as is. DecodeRecords does not check the CRC: ValidateBatches does.
 func DecodeRecords(batch []byte, maxDecompressed int, fn func(Record) error) error {
+	_, err := DecodeRecordsCounted(batch, maxDecompressed, fn)
+	return err
+}
+
+// DecodeRecordsCounted is DecodeRecords that also reports how many bytes
+// decompression produced (0 for an uncompressed batch), so that a caller
+// decoding several batches can share one decompression budget among them
+// instead of granting each the whole of it.
+func DecodeRecordsCounted(batch []byte, maxDecompressed int, fn func(Record) error) (inflated int, err error) {
 	h, err := checkBatch(batch, false)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	data := batch[BatchHeaderSize:h.Size()]
 	if c := h.Compression(); c != CodecNone {
 		if data, err = decompress(c, data, maxDecompressed); err != nil {
-			return err
+			return 0, err
 		}
+		inflated = len(data)
 		if int64(h.RecordCount)*minRecordSize > int64(len(data)) {
-			return fmt.Errorf("%w: recordCount %d cannot fit in %d decompressed bytes", ErrCorruptBatch, h.RecordCount, len(data))
+			return inflated, fmt.Errorf("%w: recordCount %d cannot fit in %d decompressed bytes", ErrCorruptBatch, h.RecordCount, len(data))
 		}
 	}
 	var (
@@ -56,12 +66,12 @@ func DecodeRecords(batch []byte, maxDecompressed int, fn func(Record) error) err
 		var n int
 		rec, headers, n, err = decodeRecord(data, headers[:0])
 		if err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
+			return inflated, fmt.Errorf("record %d: %w", i, err)
 		}
 		data = data[n:]
 		delta := rec.Offset
 		if delta <= prev || delta > int64(h.LastOffsetDelta) {
-			return fmt.Errorf("%w: record %d: offsetDelta %d after %d, lastOffsetDelta %d", ErrCorruptBatch, i, delta, prev, h.LastOffsetDelta)
+			return inflated, fmt.Errorf("%w: record %d: offsetDelta %d after %d, lastOffsetDelta %d", ErrCorruptBatch, i, delta, prev, h.LastOffsetDelta)
 		}
 		prev = delta
 		rec.Offset = h.BaseOffset + delta
@@ -71,13 +81,13 @@ func DecodeRecords(batch []byte, maxDecompressed int, fn func(Record) error) err
 			rec.Timestamp += h.BaseTimestamp
 		}
 		if err := fn(rec); err != nil {
-			return err
+			return inflated, err
 		}
 	}
 	if len(data) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last of %d records", ErrCorruptBatch, len(data), h.RecordCount)
+		return inflated, fmt.Errorf("%w: %d bytes after the last of %d records", ErrCorruptBatch, len(data), h.RecordCount)
 	}
-	return nil
+	return inflated, nil
 }
 
 // decodeRecord decodes the record at the start of b. It returns the record

@@ -30,6 +30,11 @@ func open(dir string, cfg Config, logger zerolog.Logger, verifyAll bool) (*Log, 
 		return nil, err
 	}
 	l := &Log{dir: dir, cfg: cfg.withDefaults(), logger: logger}
+	if !verifyAll {
+		if err := finishRestore(dir, logger); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("partlog: open %s: %w", dir, err)
 	}
@@ -108,6 +113,10 @@ func open(dir string, cfg Config, logger zerolog.Logger, verifyAll bool) (*Log, 
 			return nil, err
 		}
 	}
+	// After a SIGKILL the last segment's tail may be in the page cache
+	// only; the sync below makes what Open recovered durable, as a later
+	// Sync promises (sealed segments were fsynced when sealed).
+	l.active().logDirty = true
 	var size int64
 	for i, s := range l.segs {
 		size += s.size
@@ -138,6 +147,56 @@ func open(dir string, cfg Config, logger zerolog.Logger, verifyAll bool) (*Log, 
 	}
 	ok = true
 	return l, nil
+}
+
+// finishRestore repairs what a crash inside Restore leaves beside dir.
+// Between Restore's two renames dir is missing and the previous log sits in
+// dir.old-*: it is put back, which is the state before the restore began
+// (the caller's snapshot recovery runs again). Any other leftover, an
+// unfinished received copy or a replaced log not yet deleted, is deleted:
+// either may be as large as the log.
+func finishRestore(dir string, logger zerolog.Logger) error {
+	dir = filepath.Clean(dir)
+	parent, name := filepath.Split(dir)
+	if parent == "" {
+		parent = "."
+	}
+	ents, err := os.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("partlog: open %s: %w", dir, err)
+	}
+	var olds, received []string
+	for _, e := range ents {
+		switch {
+		case strings.HasPrefix(e.Name(), name+".old-"):
+			olds = append(olds, filepath.Join(parent, e.Name()))
+		case strings.HasPrefix(e.Name(), name+".restore-"):
+			received = append(received, filepath.Join(parent, e.Name()))
+		}
+	}
+	if len(olds) == 0 && len(received) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && len(olds) > 0 {
+		// Restore keeps one at a time; were there more, the newest name
+		// is as good a guess as any, and the others go below.
+		slices.Sort(olds)
+		old := olds[len(olds)-1]
+		olds = olds[:len(olds)-1]
+		if err := os.Rename(old, dir); err != nil {
+			return fmt.Errorf("partlog: open %s: put back the log of an interrupted restore: %w", dir, err)
+		}
+		logger.Warn().Str("dir", dir).Str("from", old).Msg("partlog: put back the log an interrupted restore had moved aside")
+	}
+	for _, p := range append(olds, received...) {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("partlog: open %s: remove restore leftover: %w", dir, err)
+		}
+	}
+	return syncDir(parent)
 }
 
 // loadSegment opens one segment and restores its in-memory state, repairing
@@ -245,6 +304,14 @@ func (l *Log) recoverSegment(w *walker, s *segment, fileSize int64, last bool) (
 		}
 		s.offsets = s.offsets[:len(s.offsets)-1]
 	}
+	if len(s.offsets) < s.offsetsOnDisk {
+		// Off the disk too: entries the walk adds below go after the
+		// ones kept, and a dropped one left in the file would be trusted
+		// at the next Open once a valid entry follows it.
+		if err := s.truncateIndexFiles(); err != nil {
+			return "", err
+		}
+	}
 	anchor := offsetEntry{}
 	if n := len(s.offsets); n > 0 {
 		anchor = s.offsets[n-1]
@@ -337,6 +404,7 @@ func (l *Log) cutTail(s *segment, res walkResult, fileSize int64) error {
 	if err := s.log.Truncate(res.pos); err != nil {
 		return fmt.Errorf("partlog: truncate %s: %w", s.logPath, err)
 	}
+	CrashPoint("partlog.open.tail-cut")
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partlog: sync %s: %w", s.logPath, err)
 	}
@@ -393,6 +461,7 @@ func writeStartFile(dir string, start int64) error {
 	if err := writeFileSync(path+tmpSuffix, b[:]); err != nil {
 		return err
 	}
+	CrashPoint("partlog.start-file.tmp-written")
 	if err := os.Rename(path+tmpSuffix, path); err != nil {
 		return fmt.Errorf("partlog: write start offset: %w", err)
 	}

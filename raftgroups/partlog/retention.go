@@ -81,12 +81,14 @@ func (l *Log) advanceStart(offset int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
+	CrashPoint("partlog.advance.start-written")
 	if s := l.active(); offset == l.end.Load() && s.size > 0 {
 		// No fsync for a segment about to go: Open deletes segments below
 		// the durable start without reading them.
 		if err := l.roll(offset, false); err != nil {
 			return err
 		}
+		CrashPoint("partlog.advance.rolled")
 	}
 	l.mu.Lock()
 	k := 0
@@ -103,6 +105,7 @@ func (l *Log) advanceStart(offset int64) error {
 	var errs []error
 	for _, s := range gone {
 		errs = append(errs, s.remove())
+		CrashPoint("partlog.advance.removed")
 	}
 	l.dirDirty = true
 	errs = append(errs, l.syncDirIfDirty())
@@ -159,6 +162,7 @@ func (l *Log) Truncate(endOffset int64) error {
 		if err := later[j].remove(); err != nil {
 			return fmt.Errorf("partlog: truncate to %d: %w", endOffset, err)
 		}
+		CrashPoint("partlog.truncate.removed")
 	}
 	if len(later) > 0 {
 		if err := syncDir(l.dir); err != nil {
@@ -179,9 +183,11 @@ func (l *Log) Truncate(endOffset int64) error {
 	if l.scratch, err = s.writeIndexes(l.scratch, true); err != nil {
 		return err
 	}
+	CrashPoint("partlog.truncate.index-cut")
 	if err := s.log.Truncate(pos); err != nil {
 		return fmt.Errorf("partlog: truncate %s: %w", s.name(), err)
 	}
+	CrashPoint("partlog.truncate.data-cut")
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partlog: sync %s: %w", s.name(), err)
 	}
@@ -237,6 +243,7 @@ func (l *Log) resetLocked(offset int64) error {
 	if err := writeStartFile(l.dir, offset); err != nil {
 		return err
 	}
+	CrashPoint("partlog.reset.start-written")
 	for len(l.segs) > 0 {
 		// Newest first; the deletions are durable before the new, lower
 		// segment exists, so a crash never leaves a gap.
@@ -244,10 +251,12 @@ func (l *Log) resetLocked(offset int64) error {
 			return err
 		}
 		l.segs = l.segs[:len(l.segs)-1]
+		CrashPoint("partlog.reset.removed")
 	}
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
+	CrashPoint("partlog.reset.emptied")
 	s, err := openSegmentFiles(l.dir, offset, true, true)
 	if err != nil {
 		return err

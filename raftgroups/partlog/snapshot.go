@@ -168,11 +168,13 @@ func Restore(dir string, r io.Reader, cfg Config, logger zerolog.Logger) (*Log, 
 		if err := os.Rename(dir, old); err != nil {
 			return nil, fmt.Errorf("partlog: restore %s: %w", dir, err)
 		}
+		CrashPoint("partlog.restore.old-moved")
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("partlog: restore %s: %w", dir, err)
 	}
 	done = true
+	CrashPoint("partlog.restore.swapped")
 	if err := syncDir(parent); err != nil {
 		return nil, err
 	}

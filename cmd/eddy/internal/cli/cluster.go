@@ -32,7 +32,12 @@ func (g *globals) adminClient() *sdk.ClusterAdmin {
 		if pem, err := os.ReadFile(ca); err == nil {
 			pool := x509.NewCertPool()
 			if pool.AppendCertsFromPEM(pem) {
-				a.HTTP = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+				tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+				// An admin API with auth.admin_tls knows a client certificate's holder.
+				if cert, err := tls.LoadX509KeyPair(g.auth.clientCert, g.auth.clientKey); err == nil {
+					tc.Certificates = []tls.Certificate{cert}
+				}
+				a.HTTP = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 			}
 		}
 	}

@@ -23,6 +23,7 @@ type globals struct {
 	ca         string
 	admin      string
 	adminToken string
+	auth       authFlags // client certificate and SASL login (auth.go)
 }
 
 // dialTimeout bounds how long a command waits for a broker to answer.
@@ -72,7 +73,8 @@ Read them back:                     eddy consume orders --from-beginning`,
 	pf.StringVar(&g.ca, "ca", "", "CA certificate to verify brokers with (default "+defaultCA+" when present)")
 	pf.StringVar(&g.admin, "admin", "http://127.0.0.1:9644", "admin API URL, for commands that use it")
 	pf.StringVar(&g.adminToken, "admin-token", "", "admin API token, when the cluster has one (default $EDDY_ADMIN_TOKEN)")
-	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), newGroupCmd(g), newClusterCmd(g), newPluginCmd(g), newBenchCmd(), &cobra.Command{
+	g.auth.register(pf)
+	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), newGroupCmd(g), newClusterCmd(g), newPluginCmd(g), newACLCmd(g), newUserCmd(g), newCertCmd(), newBenchCmd(), newImageCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print eddy's version",
 		Args:  cobra.NoArgs,
@@ -96,6 +98,11 @@ func (g *globals) dial(ctx context.Context) (*sdk.Client, error) {
 		// An explicit CA with TCP means the Kafka listener has TLS on.
 		opts = append(opts, sdk.WithCAFile(g.ca))
 	}
+	authOpts, err := g.auth.options()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, authOpts...)
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	c, err := sdk.Dial(dctx, opts...)

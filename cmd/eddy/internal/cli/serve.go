@@ -34,7 +34,11 @@ with 3 partitions:
 
 On first start the node creates its own CA in <data>/tls/ca.crt; clients
 verify the QUIC listener with it (eddy's CLI finds ./eddy-data/tls/ca.crt by
-itself). A YAML config file (--config) can set everything; flags override it.`,
+itself). A YAML config file (--config) can set everything; flags override it.
+
+A node listening beyond loopback must encrypt and authenticate its clients
+(kafka_tls, and auth: mtls or sasl per listener; see docs/security.md), or it
+refuses to start and says what to set; --insecure overrides that for a lab.`,
 		Example: `  eddy serve
   eddy serve --data /var/lib/eddy --kafka-addr 127.0.0.1:19092
   eddy serve --config node1.yaml --log-level debug`,
@@ -84,6 +88,9 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 			if f.Changed("node-id") {
 				cfg.NodeID = flags.NodeID
 			}
+			if f.Changed("insecure") {
+				cfg.Insecure = flags.Insecure
+			}
 			cfg.ApplyDefaults()
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
@@ -121,6 +128,7 @@ itself). A YAML config file (--config) can set everything; flags override it.`,
 	f.StringVar(&flags.Advertise.Kafka, "advertise-kafka", "", "Kafka TCP address clients are told to use (default: the listen address)")
 	f.StringVar(&flags.Advertise.Admin, "advertise-admin", "", "admin address other nodes are told to use (default: the listen address)")
 	f.StringVar(&flags.Advertise.Raft, "advertise-raft", "", "Raft address other nodes are told to use (default: from --initial-cluster, else the listen address)")
+	f.BoolVar(&flags.Insecure, "insecure", false, "allow listeners beyond loopback without TLS or client authentication (labs only; the config's insecure: true)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal, else json)")
 	return cmd

@@ -1,0 +1,390 @@
+//go:build linux
+
+package boot_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddybroker/eddy/appliance/device"
+	"github.com/eddybroker/eddy/appliance/image"
+	"github.com/eddybroker/eddy/sdk"
+)
+
+// The qemu example config advertises these host ports, which the test
+// forwards to the guest's 9092 (TCP and UDP) and 9644.
+const (
+	kafkaPort = 19092
+	adminPort = 19644
+	ovmfCode  = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars  = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// vmTimeout bounds one qemu run, whatever the test does.
+	vmTimeout = 6 * time.Minute
+)
+
+// TestImageBoots builds the image from firmware-config/examples/qemu.yaml
+// with a freshly built static eddy, boots it under qemu (TCG, OVMF), and
+// produces and consumes through the forwarded ports: the SDK over QUIC
+// and TCP, kcat over TCP. It then presses the power button, writes a
+// different device config into the image, boots it again, sees the new
+// config in effect and reads everything back from the data partition.
+// It runs under `make image-test` (EDDY_IMAGE_TEST=1); it takes a few
+// minutes on two cores.
+func TestImageBoots(t *testing.T) {
+	if os.Getenv("EDDY_IMAGE_TEST") == "" {
+		t.Skip("set EDDY_IMAGE_TEST=1 (make image-test) to build and boot the image under qemu")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "kcat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (make image-deps installs it)", tool)
+		}
+	}
+	for _, f := range []string{ovmfCode, ovmfVars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%v (make image-deps installs ovmf)", err)
+		}
+	}
+	for _, p := range []string{fmt.Sprintf("tcp:%d", kafkaPort), fmt.Sprintf("udp:%d", kafkaPort), fmt.Sprintf("tcp:%d", adminPort)} {
+		network, port, _ := strings.Cut(p, ":")
+		if network == "tcp" {
+			l, err := net.Listen("tcp", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatalf("host port %s is taken (the qemu example advertises it): %v", p, err)
+			}
+			l.Close()
+		} else {
+			l, err := net.ListenPacket("udp", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatalf("host port %s is taken (the qemu example advertises it): %v", p, err)
+			}
+			l.Close()
+		}
+	}
+	dir := t.TempDir()
+	if keep := os.Getenv("EDDY_IMAGE_DIR"); keep != "" {
+		dir = keep
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Build: a static eddy, then the image.
+	start := time.Now()
+	eddyBin := filepath.Join(dir, "eddy")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/eddybroker/eddy/cmd/eddy/internal/cli.Version=imagetest", "-o", eddyBin, "../../cmd/eddy")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	goBuild := time.Since(start)
+	cfgFile := "../../firmware-config/examples/qemu.yaml"
+	yml, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := device.Parse(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, modules, err := image.KernelFor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "eddy.img")
+	start = time.Now()
+	res, err := image.Build(context.Background(), image.Options{Config: cfg, ConfigYAML: yml, Init: eddyBin, Kernel: kernel, Modules: modules, Version: "imagetest", Output: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgBuild := time.Since(start)
+	var st syscall.Stat_t
+	if err := syscall.Stat(img, &st); err != nil {
+		t.Fatal(err)
+	}
+	allocated := st.Blocks * 512
+	t.Logf("FIGURE go build (static eddy) %s; image build %s; image %d MiB (%d MiB allocated), UKI %.1f MB, initramfs %.1f MB, %d modules",
+		goBuild.Round(time.Millisecond), imgBuild.Round(time.Millisecond), res.Size>>20, allocated>>20, float64(res.UKISize)/1e6, float64(res.InitramfsSize)/1e6, len(res.Modules))
+
+	vars := filepath.Join(dir, "vars.fd")
+	copyFile(t, ovmfVars, vars)
+
+	// First boot: produce over QUIC, TCP and kcat, read it back.
+	vm := startVM(t, dir, img, vars, "boot1")
+	serving := vm.waitReady(t)
+	t.Logf("FIGURE boot 1: qemu start to broker serving %s (TCG)", serving.Round(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	quicRecords := produce(ctx, t, sdk.QUIC, "image-quic", 50)
+	tcpRecords := produce(ctx, t, sdk.TCP, "image-tcp", 50)
+	consume(ctx, t, sdk.QUIC, "image-quic", quicRecords)
+	consume(ctx, t, sdk.TCP, "image-tcp", tcpRecords)
+	kcatLines := []string{"kcat-1", "kcat-2", "kcat-3"}
+	// One key, so one partition and the produce order comes back.
+	kcat(t, "-P", "-t", "image-kcat", "-K", ":").input("k:" + strings.Join(kcatLines, "\nk:") + "\n")
+	if got := kcat(t, "-C", "-t", "image-kcat", "-o", "beginning", "-c", "3", "-f", "%s\n").input(""); got != strings.Join(kcatLines, "\n")+"\n" {
+		t.Fatalf("kcat read %q", got)
+	}
+
+	// Power button: the broker stops, the data is synced and unmounted,
+	// the guest powers off and qemu exits.
+	start = time.Now()
+	vm.powerdown(t)
+	t.Logf("FIGURE power button to qemu exit %s", time.Since(start).Round(100*time.Millisecond))
+	if log := vm.serial(t); !strings.Contains(log, "power button pressed") || !strings.Contains(log, "powering off") {
+		t.Fatalf("no clean power-off in the serial log:\n%s", tail(log, 3000))
+	}
+
+	// A different device config written into the built image (eddy
+	// image config) takes effect on the next boot.
+	yml2 := strings.Replace(string(yml), "hostname: eddy-qemu", "hostname: eddy-qemu-2", 1) + "  topics:\n    default_partitions: 5\n"
+	cfg2, err := device.Parse([]byte(yml2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := image.WriteConfig(context.Background(), img, cfg2, []byte(yml2)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("FIGURE eddy image config (write a device config into the image) %s", time.Since(start).Round(time.Millisecond))
+
+	// Second boot: everything is still there.
+	vm = startVM(t, dir, img, vars, "boot2")
+	serving = vm.waitReady(t)
+	t.Logf("FIGURE boot 2: qemu start to broker serving %s (TCG)", serving.Round(100*time.Millisecond))
+	if log := vm.serial(t); !strings.Contains(log, "hostname=eddy-qemu-2") {
+		t.Fatalf("boot 2 did not use the new device config:\n%s", tail(log, 3000))
+	}
+	kcat(t, "-P", "-t", "image-newconfig").input("x\n")
+	if got := kcat(t, "-L", "-t", "image-newconfig").input(""); !strings.Contains(got, "with 5 partitions") {
+		t.Fatalf("a topic created after the config change:\n%s", got)
+	}
+	consume(ctx, t, sdk.QUIC, "image-quic", quicRecords)
+	consume(ctx, t, sdk.TCP, "image-tcp", tcpRecords)
+	if got := kcat(t, "-C", "-t", "image-kcat", "-o", "beginning", "-c", "3", "-f", "%s\n").input(""); got != strings.Join(kcatLines, "\n")+"\n" {
+		t.Fatalf("kcat after reboot read %q", got)
+	}
+	vm.powerdown(t)
+}
+
+type vm struct {
+	cmd     *exec.Cmd
+	done    chan error
+	serialF string
+	qmp     string
+	started time.Time
+}
+
+func startVM(t *testing.T, dir, img, vars, name string) *vm {
+	t.Helper()
+	v := &vm{serialF: filepath.Join(dir, name+".serial.log"), qmp: filepath.Join(dir, name+".qmp"), done: make(chan error, 1)}
+	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:9092,hostfwd=udp:127.0.0.1:%d-:9092,hostfwd=tcp:127.0.0.1:%d-:9644", kafkaPort, kafkaPort, adminPort)
+	// -nodefaults and romfile= keep the default DVD drive and iPXE's
+	// option ROM out of the boot; stdin is /dev/null and the serial
+	// console a file, or a background qemu can hang (appliance-notes §6).
+	v.cmd = exec.Command("qemu-system-x86_64",
+		"-accel", "tcg", "-machine", "q35", "-m", "1024", "-nodefaults", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-drive", "file="+img+",format=raw,if=virtio",
+		"-display", "none", "-monitor", "none", "-serial", "file:"+v.serialF,
+		"-qmp", "unix:"+v.qmp+",server=on,wait=off",
+		"-netdev", "user,id=n0,"+fwd, "-device", "virtio-net-pci,netdev=n0,romfile=")
+	out, err := os.Create(filepath.Join(dir, name+".qemu.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.cmd.Stdout, v.cmd.Stderr = out, out
+	v.started = time.Now()
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The timeout is kept here rather than by timeout(1): killing that
+	// wrapper would leave qemu running, holding the forwarded ports.
+	limit := time.AfterFunc(vmTimeout, func() { _ = v.cmd.Process.Kill() })
+	exited := make(chan struct{})
+	go func() { v.done <- v.cmd.Wait(); limit.Stop(); out.Close(); close(exited) }()
+	t.Cleanup(func() {
+		_ = v.cmd.Process.Kill()
+		<-exited
+	})
+	return v
+}
+
+func (v *vm) serial(t *testing.T) string {
+	b, _ := os.ReadFile(v.serialF)
+	return string(b)
+}
+
+// waitReady polls the admin API's /readyz through the forward. Slirp
+// accepts a connection before the guest listens and then drops it, so
+// only an HTTP answer counts; Close avoids reusing such a connection.
+func (v *vm) waitReady(t *testing.T) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(240 * time.Second)
+	client := &http.Client{Timeout: 3 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-v.done:
+			t.Fatalf("qemu exited (%v) before the broker served:\n%s", err, tail(v.serial(t), 4000))
+		default:
+		}
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), nil)
+		req.Close = true
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(v.started)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("broker not ready after 240 s:\n%s", tail(v.serial(t), 4000))
+	return 0
+}
+
+// powerdown presses the ACPI power button through QMP and waits for qemu
+// to exit.
+func (v *vm) powerdown(t *testing.T) {
+	t.Helper()
+	c, err := net.Dial("unix", v.qmp)
+	if err != nil {
+		t.Fatalf("qmp: %v", err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil { // greeting
+		t.Fatalf("qmp: %v", err)
+	}
+	for _, cmd := range []string{"qmp_capabilities", "system_powerdown"} {
+		b, _ := json.Marshal(map[string]string{"execute": cmd})
+		if _, err := c.Write(append(b, '\n')); err != nil {
+			t.Fatalf("qmp %s: %v", cmd, err)
+		}
+		for { // events (POWERDOWN) may come before the answer
+			line, err := r.ReadString('\n')
+			if err != nil || strings.Contains(line, `"error"`) {
+				t.Fatalf("qmp %s: %q %v", cmd, line, err)
+			}
+			if strings.Contains(line, `"return"`) {
+				break
+			}
+		}
+	}
+	select {
+	case err := <-v.done:
+		if err != nil {
+			t.Fatalf("qemu after power-off: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("guest did not power off within 90 s:\n%s", tail(v.serial(t), 3000))
+	}
+}
+
+func dial(ctx context.Context, t *testing.T, tr sdk.Transport) *sdk.Client {
+	t.Helper()
+	opts := []sdk.Option{sdk.WithBrokers(fmt.Sprintf("127.0.0.1:%d", kafkaPort)), sdk.WithTransport(tr)}
+	if tr == sdk.QUIC {
+		// The node made its CA inside the guest; a lab test trusts the
+		// first certificate it sees (the qemu example is insecure anyway).
+		opts = append(opts, sdk.WithTLSConfig(&tls.Config{InsecureSkipVerify: true}))
+	}
+	c, err := sdk.Dial(ctx, opts...)
+	if err != nil {
+		t.Fatalf("dial %s: %v", tr, err)
+	}
+	return c
+}
+
+func produce(ctx context.Context, t *testing.T, tr sdk.Transport, topic string, n int) []string {
+	t.Helper()
+	c := dial(ctx, t, tr)
+	defer c.Close()
+	var want []string
+	var recs []*kgo.Record
+	for i := range n {
+		v := fmt.Sprintf("%s-%03d", topic, i)
+		want = append(want, v)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(v)})
+	}
+	start := time.Now()
+	if err := c.Produce(ctx, recs...); err != nil {
+		t.Fatalf("produce over %s: %v", tr, err)
+	}
+	t.Logf("produced %d records over %s in %s", n, tr, time.Since(start).Round(time.Millisecond))
+	return want
+}
+
+func consume(ctx context.Context, t *testing.T, tr sdk.Transport, topic string, want []string) {
+	t.Helper()
+	c := dial(ctx, t, tr)
+	defer c.Close()
+	cl, err := c.NewKgo(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consume %s over %s: got %d of %d records", topic, tr, len(got), len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	// One key: one partition, so the order is the produce order.
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("consume %s over %s: got %v, want %v", topic, tr, got, want)
+	}
+}
+
+type kcatRun struct {
+	t    *testing.T
+	args []string
+}
+
+func kcat(t *testing.T, args ...string) kcatRun { return kcatRun{t, args} }
+
+func (k kcatRun) input(in string) string {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "kcat", append([]string{"-b", fmt.Sprintf("127.0.0.1:%d", kafkaPort), "-q"}, k.args...)...)
+	cmd.Stdin = strings.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		k.t.Fatalf("kcat %v: %v\n%s", k.args, err, out)
+	}
+	return string(out)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
