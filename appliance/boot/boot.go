@@ -59,9 +59,6 @@ func run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	log.Info().Str("from", src).Str("hostname", cfg.Network.Hostname).Uint64("node_id", cfg.Node.NodeID).Msg("device config")
-	if err := unix.Sethostname([]byte(cfg.Network.Hostname)); err != nil {
-		log.Warn().Err(err).Msg("hostname")
-	}
 	if err := configureNetwork(ctx, log, cfg.Network); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
@@ -70,6 +67,9 @@ func run(ctx context.Context, log zerolog.Logger) error {
 	}
 	if err := mountData(ctx, log); err != nil {
 		return fmt.Errorf("data partition: %w", err)
+	}
+	if err := unix.Sethostname([]byte(kernelHostname(log, cfg))); err != nil {
+		log.Warn().Err(err).Msg("hostname")
 	}
 	supervise(ctx, log, cfg)
 	return nil
@@ -192,6 +192,34 @@ func mountData(ctx context.Context, log zerolog.Logger) error {
 		log.Info().Str("device", dev).Uint64("free_mib", st.Bavail*uint64(st.Bsize)>>20).Msg("data partition mounted")
 	}
 	return nil
+}
+
+// hostnameFile records the kernel hostname the node's data was made
+// under.
+const hostnameFile = device.DataMount + "/.eddy-hostname"
+
+// kernelHostname returns the hostname to give the kernel: the configured
+// one, unless the node already has Raft data made under another. Dragonboat
+// keys its data directory on the hostname and refuses to start when it
+// changes ("hostname changed"), which would keep the broker down for good;
+// so the first hostname stays the kernel's, and a changed
+// network.hostname is reported instead.
+func kernelHostname(log zerolog.Logger, cfg device.Config) string {
+	want := cfg.Network.Hostname
+	had := strings.TrimSpace(readString(hostnameFile))
+	if had != "" && had != want {
+		if _, err := os.Stat(filepath.Join(cfg.Node.DataDir, "raft")); err == nil {
+			log.Warn().Str("configured", want).Str("kept", had).
+				Msg("network.hostname changed, but the broker's Raft data is keyed on the old hostname (Dragonboat refuses a changed one); keeping the old kernel hostname")
+			return had
+		}
+	}
+	if had != want {
+		if err := os.WriteFile(hostnameFile, []byte(want+"\n"), 0o644); err != nil {
+			log.Warn().Err(err).Msg("recording the hostname")
+		}
+	}
+	return want
 }
 
 // supervise runs the broker and restarts it when it fails, waiting

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/eddybroker/eddy/appliance/device"
@@ -111,6 +112,25 @@ func TestCPIO(t *testing.T) {
 	}
 }
 
+// The stand-in /init is built once for the package's tests.
+var (
+	initOnce sync.Once
+	initDir  string
+	initBin  string
+	initErr  error
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if initDir, err = os.MkdirTemp("", "eddy-image-test-*"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(initDir)
+	os.Exit(code)
+}
+
 // testImageOptions returns a build's inputs: a stand-in kernel, modules
 // and /init, the real stub and boot loader; it skips when the tools are
 // missing.
@@ -127,11 +147,16 @@ func testImageOptions(t *testing.T) Options {
 		}
 	}
 	dir := t.TempDir()
-	initBin := filepath.Join(dir, "init")
-	build := exec.Command("go", "build", "-trimpath", "-o", initBin, "./testdata/hello")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	initOnce.Do(func() {
+		initBin = filepath.Join(initDir, "init")
+		build := exec.Command("go", "build", "-trimpath", "-o", initBin, "./testdata/hello")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
 	}
 	kernel := filepath.Join(dir, "vmlinuz")
 	if err := os.WriteFile(kernel, bytes.Repeat([]byte("kernel"), 1000), 0o644); err != nil {
