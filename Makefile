@@ -36,6 +36,9 @@ test-unit:
 	# Tests that compile the example plugins skip under -race (wazero's
 	# compiler is ten times slower there); they run here.
 	$(GO) test -timeout 10m -run 'JSONSchemaValidator|PluginVersions|KeyPrefixPartitioner|TTLRetentionPlugin|PluginCommands' ./appliance/... ./cmd/...
+	# The short chaos schedule (root only; it skips itself otherwise) runs
+	# alone: it loads both cores for two minutes.
+	EDDY_CHAOS=1 $(GO) test -count=1 -timeout 10m -run TestChaosShort ./chaos/
 
 fuzz-short: ## run every fuzz target for FUZZ_SHORT
 	FUZZ_PARALLEL=$(FUZZ_PARALLEL) ./scripts/fuzz.sh $(FUZZ_SHORT)

@@ -152,7 +152,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); produceUntil(ctx, c.Kgo(), topic, acked, stop) }()
 	waitFor(t, "3000 acknowledged records", 60*time.Second, func() bool { return acked.count.Load() >= 3000 })
-	waitFor(t, "the group to commit offsets", 30*time.Second, func() bool {
+	waitFor(t, "the group to commit offsets", 90*time.Second, func() bool {
 		// Keys hash to some of the partitions only.
 		acked.mu.Lock()
 		withRecords := len(acked.acked)
@@ -191,7 +191,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	waitFor(t, "2000 more acknowledged records", 60*time.Second, func() bool { return acked.count.Load() >= mark+2000 })
 	// Every member commits through the new coordinator once it finds it
 	// (a member learns of the move at its next heartbeat or commit).
-	waitFor(t, "every partition's committed offset to advance", 30*time.Second, func() bool {
+	waitFor(t, "every partition's committed offset to advance", 90*time.Second, func() bool {
 		now := committedOffsets(ctx, t, admin, group, topic)
 		for p, off := range before {
 			if now[p] <= off {

@@ -85,8 +85,10 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		log.Warn().Msg("insecure: true — plaintext Kafka, unauthenticated clients and an open admin API may be exposed beyond loopback; use only in a lab")
 	}
 
-	hosts := transport.HostsFromAddrs(cfg.Listen.QUIC, cfg.Listen.Kafka, cfg.Listen.Admin,
-		cfg.Advertise.QUIC, cfg.Advertise.Kafka, cfg.Advertise.Admin)
+	// The certificate also serves Raft's mutual TLS, where peers check it
+	// against the address they dialled.
+	hosts := transport.HostsFromAddrs(cfg.Listen.QUIC, cfg.Listen.Kafka, cfg.Listen.Admin, cfg.Listen.Raft,
+		cfg.Advertise.QUIC, cfg.Advertise.Kafka, cfg.Advertise.Admin, cfg.Advertise.Raft, cfg.InitialCluster[cfg.NodeID])
 	if cfg.ClusterSecret != "" {
 		n.tls, err = transport.EnsureClusterTLS(filepath.Join(cfg.DataDir, "tls"), []byte(cfg.ClusterSecret), hosts)
 	} else {
@@ -173,6 +175,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		DataDir:                  cfg.DataDir,
 		RaftAddr:                 n.addrs.Raft,
 		RaftListenAddr:           raftListen,
+		MutualTLS:                raftTLS(cfg, n.tls),
 		InitialMembers:           cfg.InitialCluster,
 		Join:                     cfg.Join != "",
 		RTTMillisecond:           cfg.Raft.TickMillis,
@@ -467,3 +470,17 @@ func (d *deferredHandler) ServeOversized(ctx context.Context, c *transport.ConnI
 }
 
 func notReady(context.Context) ([]byte, error) { return nil, errors.New("node is not ready") }
+
+// raftTLS turns on mutual TLS between nodes' Raft transports when every
+// node shares the CA derived from cluster_secret: each presents its node
+// certificate, and a peer without one signed by that CA is refused.
+// Without a shared CA a node could not verify the others before Raft
+// runs, so Raft stays plaintext and config validation keeps it on
+// loopback unless insecure is set.
+func raftTLS(cfg nodecfg.Config, t *transport.NodeTLS) *raftgroups.MutualTLS {
+	if cfg.ClusterSecret == "" {
+		return nil
+	}
+	dir := filepath.Dir(t.CAFile)
+	return &raftgroups.MutualTLS{CAFile: t.CAFile, CertFile: filepath.Join(dir, transport.NodeCertFile), KeyFile: filepath.Join(dir, transport.NodeKeyFile)}
+}

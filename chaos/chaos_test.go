@@ -17,8 +17,11 @@ func TestChaosShort(t *testing.T) {
 	if err := netlab.CheckPrerequisites(); err != nil {
 		t.Skipf("chaos needs a network lab: %v", err)
 	}
-	if testing.Short() {
-		t.Skip("chaos takes minutes; skipped with -short")
+	if os.Getenv("EDDY_CHAOS") == "" {
+		// Three nodes under faults for two minutes load both cores: run
+		// alongside other packages' tests, it would make their timing
+		// tests flaky, so make test runs it on its own (EDDY_CHAOS=1).
+		t.Skip("set EDDY_CHAOS=1 to run the short chaos schedule (make test does, after the other tests)")
 	}
 	dir := t.TempDir()
 	t.Cleanup(func() {

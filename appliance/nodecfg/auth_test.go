@@ -27,6 +27,8 @@ func TestSecureWhenExposed(t *testing.T) {
 		{"user without password file", "auth:\n  users:\n    - name: alice\n", []string{"auth.users[0]", "password_file"}},
 		{"admin_tls in a cluster without secret", "auth:\n  admin_tls: true\ninitial_cluster:\n  1: 127.0.0.1:7100\n  2: 127.0.0.1:7200\n",
 			[]string{"auth.admin_tls", "cluster_secret"}},
+		{"plaintext raft", secured + "listen:\n  raft: 10.0.0.1:7100\n", []string{"listen.raft", "cluster_secret", "mutual TLS", "insecure: true"}},
+		{"raft with a cluster secret", secured + "cluster_secret: 0123456789abcdef0123\nlisten:\n  raft: 10.0.0.1:7100\n", nil},
 		{"secured and exposed", secured + "listen:\n  quic: 0.0.0.0:9092\n  kafka: 0.0.0.0:9092\n  admin: 0.0.0.0:9644\n", nil},
 		{"admin by client certificate", "auth:\n  admin_tls: true\nlisten:\n  admin: 0.0.0.0:9644\n", nil},
 		{"kafka by client certificate", "kafka_tls: true\nauth:\n  kafka: mtls\nlisten:\n  kafka: 0.0.0.0:9092\n", nil},

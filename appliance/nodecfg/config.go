@@ -498,6 +498,9 @@ func (c *Config) validateAuth() error {
 	if (a.QUIC == "" || a.QUIC == AuthNone) && !IsLoopback(c.Listen.QUIC) {
 		return fmt.Errorf("listen.quic: %s is not a loopback address and its clients are not authenticated; set auth.quic: mtls (client certificates: eddy cert client) or auth.quic: sasl (users with passwords: auth.users, eddy user add), or insecure: true for a lab", c.Listen.QUIC)
 	}
+	if !IsLoopback(c.Listen.Raft) && c.ClusterSecret == "" {
+		return fmt.Errorf("listen.raft: %s is not a loopback address and Raft between nodes would be plaintext and unauthenticated; set cluster_secret (the same on every node: nodes then authenticate each other with mutual TLS), or insecure: true for a lab", c.Listen.Raft)
+	}
 	if !IsLoopback(c.Listen.Admin) && c.AdminToken == "" && !a.AdminTLS {
 		return fmt.Errorf("listen.admin: %s is not a loopback address and the admin API is open; set admin_token (the same on every node) or auth.admin_tls: true (client certificates), or insecure: true for a lab", c.Listen.Admin)
 	}
