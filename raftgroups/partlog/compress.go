@@ -21,17 +21,55 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 // xerialHeaderSize is the magic plus two int32s (version, compatible version).
 const xerialHeaderSize = 16
 
-// zstdMaxWindow bounds the history a hostile zstd frame can make the decoder
-// allocate; Kafka clients stream with windows of a few MiB.
-const zstdMaxWindow = 64 << 20
+// A zstd frame declares its window, and the decoder allocates that much
+// history whatever the frame holds: a 109-byte batch declaring 16 MiB made
+// it allocate 17 MiB (found by FuzzBatchInvariants). Decoders are built
+// with a window cap, so a frame's history costs at most about the larger
+// of the decompression limit and zstdSmallWindow. Kafka clients stream
+// with windows of 2 MiB or less at their default levels.
+const (
+	zstdSmallWindow = 4 << 20
+	zstdMaxWindow   = 64 << 20
+)
 
 // Decoders are pooled because building one allocates far more than a typical
 // batch holds; each is used by one goroutine at a time.
 var (
 	gzipPool sync.Pool // *gzip.Reader
 	lz4Pool  = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	zstdPool sync.Pool // *zstd.Decoder
+	// zstdPools hold decoders capped at zstdSmallWindow and at
+	// zstdMaxWindow.
+	zstdPools [2]sync.Pool // *zstd.Decoder
 )
+
+// zstdErr reports a frame whose window is over the decoder's cap as too
+// large to decompress, which is what it is, and anything else as corrupt.
+func zstdErr(err error, limit int) error {
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return fmt.Errorf("%w: a zstd frame declares a window larger than the broker decodes for a limit of %d bytes", ErrDecompressedTooLarge, limit)
+	}
+	return wrapCodecErr(CodecZstd, err)
+}
+
+// zstdDecoder returns a pooled decoder whose window cap suits limit, and
+// the pool to return it to.
+func zstdDecoder(limit int) (*zstd.Decoder, *sync.Pool, error) {
+	pool, window := &zstdPools[0], uint64(zstdSmallWindow)
+	if limit > zstdSmallWindow {
+		pool, window = &zstdPools[1], zstdMaxWindow
+	}
+	if dec, ok := pool.Get().(*zstd.Decoder); ok {
+		return dec, pool, nil
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1), // decode in the caller's goroutine
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(window))
+	if err != nil {
+		return nil, nil, fmt.Errorf("partlog: zstd decoder: %w", err)
+	}
+	return dec, pool, nil
+}
 
 // decompress inflates the records section of a batch compressed with c into
 // a fresh buffer of at most limit bytes. It never allocates more than about
@@ -55,24 +93,20 @@ func decompress(c Codec, src []byte, limit int) ([]byte, error) {
 		lz4Pool.Put(zr)
 		return out, wrapCodecErr(c, err)
 	case CodecZstd:
-		dec, _ := zstdPool.Get().(*zstd.Decoder)
-		if dec == nil {
-			var err error
-			dec, err = zstd.NewReader(nil,
-				zstd.WithDecoderConcurrency(1), // decode in the caller's goroutine
-				zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxWindow(zstdMaxWindow))
-			if err != nil {
-				return nil, fmt.Errorf("partlog: zstd decoder: %w", err)
-			}
+		dec, pool, err := zstdDecoder(limit)
+		if err != nil {
+			return nil, err
 		}
 		if err := dec.Reset(bytes.NewReader(src)); err != nil {
-			zstdPool.Put(dec)
-			return nil, wrapCodecErr(c, err)
+			pool.Put(dec)
+			return nil, zstdErr(err, limit)
 		}
 		out, err := readCapped(dec, 4*len(src), limit)
 		_ = dec.Reset(nil) // drop the reference to src before pooling
-		zstdPool.Put(dec)
+		pool.Put(dec)
+		if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			return nil, zstdErr(err, limit)
+		}
 		return out, wrapCodecErr(c, err)
 	case CodecNone:
 		return src, nil
