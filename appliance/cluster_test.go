@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -367,6 +368,12 @@ func TestAddNodeAndRebalance(t *testing.T) {
 	for range 20 {
 		var err error
 		if moves, err = admin.Rebalance(ctx); err != nil {
+			// 503: the metadata read timed out (a busy machine); the
+			// admin API asks the operator to try again.
+			if ae := (*sdk.AdminError)(nil); errors.As(err, &ae) && ae.Temporary() {
+				time.Sleep(time.Second)
+				continue
+			}
 			t.Fatal(err)
 		}
 		if len(moves) >= 3 {

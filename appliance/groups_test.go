@@ -54,8 +54,8 @@ func committedOffsets(ctx context.Context, t *testing.T, adm *kadm.Client, group
 	var lastErr error
 	// After a full restart the group shards elect leaders and load before
 	// a coordinator answers; under the race detector on two cores that can
-	// take well over ten seconds.
-	for range 300 {
+	// take well over ten seconds (30 s was seen in make test).
+	for range 900 {
 		resp, err := adm.FetchOffsets(ctx, group)
 		if err == nil {
 			err = resp.Error()
