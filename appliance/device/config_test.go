@@ -1,10 +1,13 @@
 package device
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // examples are the device configs shipped in firmware-config.
@@ -126,16 +129,23 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// A config that parses is a fixed point: written back as YAML (all
+	// defaults filled in) it parses again to the same config.
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Parse(b)
 		if err != nil {
 			return
 		}
-		if err := c.Validate(); err != nil {
-			t.Fatalf("parsed config fails validation: %v", err)
-		}
-		if _, err := c.DataSize(); err != nil {
+		out, err := yaml.Marshal(c)
+		if err != nil {
 			t.Fatal(err)
+		}
+		c2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("parsed config, written back, fails: %v\n%s", err, out)
+		}
+		if out2, err := yaml.Marshal(c2); err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("config changed on a second parse (%v):\n%s\nthen\n%s", err, out, out2)
 		}
 	})
 }

@@ -206,6 +206,11 @@ func Build(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	res.InitramfsSize = int64(len(initrd))
+	// Written once, for both slots' UKIs.
+	initrdFile := filepath.Join(work, "initrd")
+	if err := os.WriteFile(initrdFile, initrd, 0o644); err != nil {
+		return res, fmt.Errorf("image: %w", err)
+	}
 
 	// One UKI per slot; they differ in eddy.slot only.
 	stage := filepath.Join(work, "esp")
@@ -222,7 +227,7 @@ func Build(ctx context.Context, o Options) (Result, error) {
 			{Name: ".osrel", Data: []byte(osrel)},
 			{Name: ".cmdline", Data: []byte(cmdline + "\x00")},
 			{Name: ".linux", File: o.Kernel},
-			{Name: ".initrd", Data: initrd},
+			{Name: ".initrd", File: initrdFile},
 		}); err != nil {
 			return res, err
 		}
@@ -275,15 +280,6 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	dataFirst := espFirst + espSize/sectorSize
 	dataLast := (total-mib)/sectorSize - 1
 	seed := sha256.Sum256(o.ConfigYAML)
-	env := append(os.Environ(), "TZ=UTC", "SOURCE_DATE_EPOCH="+strconv.Itoa(epoch), "E2FSPROGS_FAKE_TIME="+strconv.Itoa(epoch), "MTOOLS_SKIP_CHECK=1")
-	run := func(name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Env = env
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("image: %s: %w: %s", name, err, bytes.TrimSpace(b))
-		}
-		return nil
-	}
 	serial := fmt.Sprintf("%X", seed[:4])
 	// FAT32 needs 65525 clusters or more, or readers take it for FAT16;
 	// mkfs.fat's default cluster size falls short of that below 512 MiB.
@@ -291,15 +287,15 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	for spc > 1 && espSize/sectorSize/spc < 70000 {
 		spc /= 2
 	}
-	if err := run("mkfs.fat", "--invariant", "-i", serial, "-F", "32", "-s", strconv.FormatInt(spc, 10), "-h", strconv.FormatInt(espFirst, 10),
+	if err := tool(ctx, "mkfs.fat", "--invariant", "-i", serial, "-F", "32", "-s", strconv.FormatInt(spc, 10), "-h", strconv.FormatInt(espFirst, 10),
 		"-n", "EDDY-ESP", "--offset", strconv.FormatInt(espFirst, 10), tmp, strconv.FormatInt(espSize/1024, 10)); err != nil {
-		return res, err
+		return res, fmt.Errorf("image: %w", err)
 	}
 	fsUUID := derivedGUID(seed[:], "data-fs").String()
-	if err := run("mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", DataName, "-U", fsUUID, "-m", "0",
+	if err := tool(ctx, "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", DataName, "-U", fsUUID, "-m", "0",
 		"-E", "root_owner=0:0,hash_seed="+fsUUID+",offset="+strconv.FormatInt(dataFirst*sectorSize, 10),
 		tmp, strconv.FormatInt((dataLast-dataFirst+1)*sectorSize/4096, 10)); err != nil {
-		return res, err
+		return res, fmt.Errorf("image: %w", err)
 	}
 	// Files in a fixed order with fixed times, directories first.
 	img := fmt.Sprintf("%s@@%d", tmp, espFirst*sectorSize)
@@ -322,13 +318,13 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	slices.Sort(dirs)
 	slices.Sort(files)
 	for _, d := range dirs {
-		if err := run("mmd", "-i", img, "::/"+d); err != nil {
-			return res, err
+		if err := tool(ctx, "mmd", "-i", img, "::/"+d); err != nil {
+			return res, fmt.Errorf("image: %w", err)
 		}
 	}
 	for _, fl := range files {
-		if err := run("mcopy", "-m", "-i", img, filepath.Join(stage, fl), "::/"+fl); err != nil {
-			return res, err
+		if err := tool(ctx, "mcopy", "-m", "-i", img, filepath.Join(stage, fl), "::/"+fl); err != nil {
+			return res, fmt.Errorf("image: %w", err)
 		}
 	}
 	// The GPT goes last: nothing above may overwrite it.
@@ -349,6 +345,18 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	}
 	res.Size = total
 	return res, nil
+}
+
+// tool runs one of the file system tools (mkfs.fat, mke2fs, mtools) with
+// the clock and time zone fixed, so what it writes does not depend on when
+// or where it ran.
+func tool(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "TZ=UTC", "SOURCE_DATE_EPOCH="+strconv.Itoa(epoch), "E2FSPROGS_FAKE_TIME="+strconv.Itoa(epoch), "MTOOLS_SKIP_CHECK=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", name, err, bytes.TrimSpace(b))
+	}
+	return nil
 }
 
 func alignUp64(n, a int64) int64 { return (n + a - 1) / a * a }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,22 @@ func TestResolveModules(t *testing.T) {
 	}
 	if _, err := resolveModules(dir, []string{"e1000x"}); err == nil || !strings.Contains(err.Error(), "kernel.modules: e1000x") {
 		t.Fatalf("unknown module: %v", err)
+	}
+}
+
+func TestVersionLess(t *testing.T) {
+	ks := []string{"/boot/vmlinuz-6.1.0-10-amd64", "/boot/vmlinuz-6.1.0-9-amd64", "/boot/vmlinuz-6.12.1-amd64", "/boot/vmlinuz-6.2.0-1-amd64"}
+	slices.SortFunc(ks, func(a, b string) int {
+		if versionLess(a, b) {
+			return -1
+		}
+		if versionLess(b, a) {
+			return 1
+		}
+		return 0
+	})
+	if got, want := strings.Join(ks, " "), "/boot/vmlinuz-6.1.0-9-amd64 /boot/vmlinuz-6.1.0-10-amd64 /boot/vmlinuz-6.2.0-1-amd64 /boot/vmlinuz-6.12.1-amd64"; got != want {
+		t.Fatalf("order %q, want %q", got, want)
 	}
 }
 
@@ -252,6 +269,9 @@ func TestWriteConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.yml == base {
+				t.Fatal("the edit did not apply: the test config changed; update the test")
+			}
 			cfg, err := device.Parse([]byte(tt.yml))
 			if err != nil {
 				t.Fatal(err)

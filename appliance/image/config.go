@@ -9,10 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -122,12 +120,9 @@ func WriteConfig(ctx context.Context, img string, cfg device.Config, yml []byte)
 	}
 	defer os.RemoveAll(work)
 	at := fmt.Sprintf("%s@@%d", img, esp.Offset)
-	env := append(os.Environ(), "TZ=UTC", "SOURCE_DATE_EPOCH="+strconv.Itoa(epoch), "MTOOLS_SKIP_CHECK=1")
 	mods := filepath.Join(work, "modules")
-	cmd := exec.CommandContext(ctx, "mcopy", "-n", "-i", at, "::/"+ModulesPath, mods)
-	cmd.Env = env
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("image %s: reading %s: %w: %s", img, ModulesPath, err, bytes.TrimSpace(b))
+	if err := tool(ctx, "mcopy", "-n", "-i", at, "::/"+ModulesPath, mods); err != nil {
+		return fmt.Errorf("image %s: reading %s: %w", img, ModulesPath, err)
 	}
 	have, err := os.ReadFile(mods)
 	if err != nil {
@@ -146,10 +141,8 @@ func WriteConfig(ctx context.Context, img string, cfg device.Config, yml []byte)
 	if err := touchEpoch(file); err != nil {
 		return err
 	}
-	cmd = exec.CommandContext(ctx, "mcopy", "-o", "-m", "-i", at, file, "::/"+ConfigPath)
-	cmd.Env = env
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("image %s: writing %s: %w: %s", img, ConfigPath, err, bytes.TrimSpace(b))
+	if err := tool(ctx, "mcopy", "-o", "-m", "-i", at, file, "::/"+ConfigPath); err != nil {
+		return fmt.Errorf("image %s: writing %s: %w", img, ConfigPath, err)
 	}
 	return nil
 }
