@@ -3,12 +3,13 @@ package chaos
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,13 +90,17 @@ func (w *workload) finalRead(ctx context.Context) (map[int32][]logRecord, error)
 // replicaDigest is one node's copy of one partition.
 type replicaDigest struct {
 	node        int
+	topic       string // from the replica's PARTITION marker
+	partition   int32
 	start, end  int64
 	sha256      string
 	openFailure string
 }
 
 // replicaDigests hashes every partition log in every stopped node's data
-// directory: replicas of one partition must hold identical bytes.
+// directory (partitions/<shard>/log, as raftgroups lays it out): replicas
+// of one partition must hold identical bytes. A shard directory whose
+// marker or log cannot be read is reported, not skipped.
 func replicaDigests(c *cluster) (map[string][]replicaDigest, error) {
 	out := map[string][]replicaDigest{}
 	for _, nd := range c.nodes {
@@ -108,55 +113,71 @@ func replicaDigests(c *cluster) (map[string][]replicaDigest, error) {
 			if !e.IsDir() {
 				continue
 			}
-			d := replicaDigest{node: nd.id}
-			l, err := partlog.Open(filepath.Join(dir, e.Name()), partlog.Config{}, zerolog.Nop())
-			if err != nil {
-				d.openFailure = err.Error()
-				out[e.Name()] = append(out[e.Name()], d)
-				continue
-			}
-			d.start, d.end = l.StartOffset(), l.EndOffset()
-			h := sha256.New()
-			var buf []byte
-			for off := d.start; off < d.end; {
-				buf, err = l.Read(off, 1<<20, buf[:0])
-				if err != nil || len(buf) == 0 {
-					d.openFailure = fmt.Sprintf("read at %d: %v", off, err)
-					break
-				}
-				h.Write(buf)
-				next, ok := lastOffsetPlusOne(buf)
-				if !ok || next <= off {
-					d.openFailure = fmt.Sprintf("unparseable batch at %d", off)
-					break
-				}
-				off = next
-			}
-			d.sha256 = hex.EncodeToString(h.Sum(nil))
-			l.Close()
-			out[e.Name()] = append(out[e.Name()], d)
+			out[e.Name()] = append(out[e.Name()], digestReplica(nd.id, filepath.Join(dir, e.Name())))
 		}
 	}
 	return out, nil
 }
 
-// lastOffsetPlusOne returns the offset after the last batch in buf, from
-// the batch headers (base offset at 0, batch length at 8, last offset
-// delta at 23).
-func lastOffsetPlusOne(buf []byte) (int64, bool) {
-	var next int64
-	found := false
-	for len(buf) >= 61 {
-		base := int64(binary.BigEndian.Uint64(buf[0:8]))
-		length := int(binary.BigEndian.Uint32(buf[8:12]))
-		delta := int64(int32(binary.BigEndian.Uint32(buf[23:27])))
-		if length < 49 || 12+length > len(buf) {
+// digestReplica hashes the log of the partition replica in shardDir.
+func digestReplica(nodeID int, shardDir string) replicaDigest {
+	d := replicaDigest{node: nodeID, partition: -1}
+	marker, err := os.ReadFile(filepath.Join(shardDir, "PARTITION"))
+	if err != nil {
+		d.openFailure = err.Error()
+		return d
+	}
+	for _, line := range strings.Split(string(marker), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "topic":
+			d.topic = v
+		case "partition":
+			if p, err := strconv.ParseInt(v, 10, 32); err == nil {
+				d.partition = int32(p)
+			}
+		}
+	}
+	// partlog.Open creates a missing log: a replica without one must not
+	// pass as an empty log.
+	logDir := filepath.Join(shardDir, "log")
+	if _, err := os.Stat(logDir); err != nil {
+		d.openFailure = err.Error()
+		return d
+	}
+	l, err := partlog.Open(logDir, partlog.Config{}, zerolog.Nop())
+	if err != nil {
+		d.openFailure = err.Error()
+		return d
+	}
+	defer l.Close()
+	d.start, d.end = l.StartOffset(), l.EndOffset()
+	h := sha256.New()
+	var buf []byte
+	for off := d.start; off < d.end; {
+		buf, err = l.Read(off, 1<<20, buf[:0])
+		if err != nil || len(buf) == 0 {
+			d.openFailure = fmt.Sprintf("read at %d: %v", off, err)
 			break
 		}
-		next, found = base+delta+1, true
-		buf = buf[12+length:]
+		h.Write(buf)
+		next := off
+		for b := buf; len(b) > 0; {
+			bh, err := partlog.ParseBatchHeader(b)
+			if err != nil || bh.Size() > len(b) {
+				break
+			}
+			next = bh.LastOffset() + 1
+			b = b[bh.Size():]
+		}
+		if next <= off {
+			d.openFailure = fmt.Sprintf("unparseable batch at %d", off)
+			break
+		}
+		off = next
 	}
-	return next, found
+	d.sha256 = hex.EncodeToString(h.Sum(nil))
+	return d
 }
 
 // Anomalies, named as Jepsen names them.
@@ -203,8 +224,9 @@ func (a Anomalies) String() string {
 	return b.String()
 }
 
-// check compares what the clients were told with what the log holds.
-func check(h *history, log map[int32][]logRecord, digests map[string][]replicaDigest) Anomalies {
+// check compares what the clients were told with what the log holds, and
+// the final read with the replicas on the disks of the nodes.
+func check(h *history, log map[int32][]logRecord, digests map[string][]replicaDigest, nodes int) Anomalies {
 	var a Anomalies
 	at := map[int32]map[int64]string{}
 	where := map[string][]string{}
@@ -272,11 +294,30 @@ func check(h *history, log map[int32][]logRecord, digests map[string][]replicaDi
 		shards = append(shards, s)
 	}
 	sort.Strings(shards)
+	// Every partition read back has a copy on every node that ends where
+	// the read ended: replicas agreeing on an empty or missing log is no
+	// match.
+	readEnd := map[int32]int64{}
+	for p, recs := range log {
+		if n := len(recs); n > 0 {
+			readEnd[p] = recs[n-1].offset + 1
+		}
+	}
+	copies := map[int32]int{}
 	for _, s := range shards {
 		ds := digests[s]
 		for _, d := range ds {
 			if d.openFailure != "" {
 				a.Replicas = append(a.Replicas, fmt.Sprintf("shard %s on node %d: %s", s, d.node, d.openFailure))
+				continue
+			}
+			if d.topic != topic {
+				continue
+			}
+			copies[d.partition]++
+			if d.end != readEnd[d.partition] {
+				a.Replicas = append(a.Replicas, fmt.Sprintf("shard %s (partition %d) on node %d holds [%d,%d); the final read ended at %d",
+					s, d.partition, d.node, d.start, d.end, readEnd[d.partition]))
 			}
 		}
 		for _, d := range ds[1:] {
@@ -284,6 +325,16 @@ func check(h *history, log map[int32][]logRecord, digests map[string][]replicaDi
 				a.Replicas = append(a.Replicas, fmt.Sprintf("shard %s: node %d holds [%d,%d) sha256 %.12s, node %d holds [%d,%d) sha256 %.12s",
 					s, ds[0].node, ds[0].start, ds[0].end, ds[0].sha256, d.node, d.start, d.end, d.sha256))
 			}
+		}
+	}
+	parts := make([]int32, 0, len(readEnd))
+	for p := range readEnd {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		if copies[p] != nodes {
+			a.Replicas = append(a.Replicas, fmt.Sprintf("partition %d: %d readable replicas on disk, want %d", p, copies[p], nodes))
 		}
 	}
 	return a

@@ -220,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	rep.Anomalies = check(h, final, digests)
+	rep.Anomalies = check(h, final, digests, len(c.nodes))
 	rep.Anomalies.Crashes = c.crashes()
 	rep.Sent, rep.Acked, rep.Failed = len(h.sent), len(h.acks), len(h.failed)
 	rep.Consumed, rep.CommitsSeen = len(h.reads), len(h.commits)

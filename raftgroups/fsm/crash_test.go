@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -519,10 +520,7 @@ func TestPartitionCrashCheckpointDamage(t *testing.T) {
 	state := func(edit func(files map[string][]byte)) string {
 		n++
 		dir := filepath.Join(root, fmt.Sprint("s", n))
-		files := map[string][]byte{}
-		for k, v := range tree.Files {
-			files[k] = v
-		}
+		files := maps.Clone(tree.Files)
 		edit(files)
 		require.NoError(t, crashdisk.Tree{Files: files, Dirs: tree.Dirs}.Write(dir))
 		return dir
@@ -542,8 +540,8 @@ func TestPartitionCrashCheckpointDamage(t *testing.T) {
 			if cut%10 == 0 || cut == len(next) {
 				reopen(t, dir, 60)
 			} else {
-				_, idx := openCrashed(t, dir, 60, 60)
-				_ = idx
+				p, _ := openCrashed(t, dir, 60, 60)
+				require.NoError(t, p.Close())
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package partlog
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -203,7 +204,7 @@ func TestCrashTornActiveSegmentEveryByte(t *testing.T) {
 			}
 			n++
 			dir := filepath.Join(root, fmt.Sprint("cut", n))
-			files := maps(tree.Files)
+			files := maps.Clone(tree.Files)
 			files[logName] = slices.Clone(full[:cut])
 			if zeros {
 				files[logName] = append(files[logName], make([]byte, int64(len(full))-cut)...)
@@ -240,14 +241,6 @@ func TestCrashTornActiveSegmentEveryByte(t *testing.T) {
 		}
 	}
 	t.Logf("%d reopened states", n)
-}
-
-func maps(m map[string][]byte) map[string][]byte {
-	out := make(map[string][]byte, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // TestCrashDamagedIndexes damages index files (cut at every byte, zeroed
@@ -290,15 +283,15 @@ func TestCrashDamagedIndexes(t *testing.T) {
 			orig := tree.Files[name]
 			require.NotEmpty(t, orig, name)
 			for cut := range len(orig) {
-				files := maps(tree.Files)
+				files := maps.Clone(tree.Files)
 				files[name] = orig[:cut]
 				try(fmt.Sprintf("%s cut at byte %d", name, cut), files)
 			}
 			for _, tail := range []int{1, 5, 8, 12} {
-				files := maps(tree.Files)
+				files := maps.Clone(tree.Files)
 				files[name] = append(slices.Clone(orig[:len(orig)-min(tail, len(orig))]), make([]byte, tail)...)
 				try(fmt.Sprintf("%s: last %d bytes zeroed", name, tail), files)
-				files = maps(tree.Files)
+				files = maps.Clone(tree.Files)
 				junk := make([]byte, tail)
 				for i := range junk {
 					junk[i] = byte(rng.IntN(256))
@@ -306,7 +299,7 @@ func TestCrashDamagedIndexes(t *testing.T) {
 				files[name] = append(slices.Clone(orig), junk...)
 				try(fmt.Sprintf("%s: %d random bytes appended", name, tail), files)
 			}
-			files := maps(tree.Files)
+			files := maps.Clone(tree.Files)
 			delete(files, name)
 			try(name+" deleted", files)
 		}

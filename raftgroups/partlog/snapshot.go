@@ -141,12 +141,9 @@ func Restore(dir string, r io.Reader, cfg Config, logger zerolog.Logger) (*Log, 
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("partlog: restore %s: %w", dir, err)
 	}
-	// Leftovers of an interrupted restore.
-	for _, pattern := range []string{name + ".restore-*", name + ".old-*"} {
-		stale, _ := filepath.Glob(filepath.Join(parent, pattern))
-		for _, p := range stale {
-			_ = os.RemoveAll(p)
-		}
+	// Leftovers of an interrupted restore, as Open repairs them.
+	if err := finishRestore(dir, logger); err != nil {
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(parent, name+".restore-")
 	if err != nil {
