@@ -346,30 +346,26 @@ func (c *servedConn) awaitRequest(ctx context.Context, br *bufio.Reader) error {
 // startFrameDeadline gives the request whose first byte has arrived
 // FrameTimeout plus its size at MinTransferRate to arrive in full (the
 // length prefix has FrameTimeout alone). A frame already buffered in full
-// needs no deadline: reading it cannot block.
+// needs no deadline: reading it cannot block. One deadline is set when
+// the length prefix is already buffered, as it usually is.
 func (c *servedConn) startFrameDeadline(ctx context.Context, br *bufio.Reader) error {
-	if n := br.Buffered(); n >= FrameHeaderLen {
-		hdr, _ := br.Peek(FrameHeaderLen)
-		if size := int32(binary.BigEndian.Uint32(hdr)); size >= 0 && int(size) <= n-FrameHeaderLen {
-			return nil
-		}
-	}
 	start := time.Now()
-	c.deadlineSet = true
-	if err := c.setReadDeadline(ctx, start.Add(c.opts.frameTimeout)); err != nil {
-		return err
+	if br.Buffered() < FrameHeaderLen {
+		c.deadlineSet = true
+		if err := c.setReadDeadline(ctx, start.Add(c.opts.frameTimeout)); err != nil {
+			return err
+		}
 	}
 	hdr, err := br.Peek(FrameHeaderLen)
 	if err != nil {
 		return c.frameErr(ctx, noEOF(err))
 	}
-	if size := int32(binary.BigEndian.Uint32(hdr)); size > 0 {
-		d := start.Add(c.opts.frameTimeout + transferTime(int(size), c.opts.minRate))
-		if err := c.setReadDeadline(ctx, d); err != nil {
-			return err
-		}
+	size := int(int32(binary.BigEndian.Uint32(hdr)))
+	if size >= 0 && size <= br.Buffered()-FrameHeaderLen {
+		return nil
 	}
-	return nil
+	c.deadlineSet = true
+	return c.setReadDeadline(ctx, start.Add(c.opts.frameTimeout+transferTime(size, c.opts.minRate)))
 }
 
 // frameLimit is the size limit for the next frame, and whether it is the

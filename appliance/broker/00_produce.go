@@ -181,7 +181,7 @@ func (b *Broker) proposeBatches(ctx context.Context, rc *reqCtx, req *kmsg.Produ
 		}
 		records += int(h.RecordCount)
 	}
-	if err := b.checkRecordCounts(rc, headers); err != nil {
+	if err := b.checkRecordCounts(rc, headers, records); err != nil {
 		return pendingPartition{}, fmt.Errorf("%s/%d: %w", topic.Name, rp.Partition, err)
 	}
 	leader, term, ok := b.host.Leader(part.ShardID)

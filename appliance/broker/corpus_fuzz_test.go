@@ -1,13 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,12 +24,6 @@ import (
 //	go test -run TestWriteFuzzCorpus ./appliance/broker/ -args -write-fuzz-corpus
 var writeFuzzCorpus = flag.Bool("write-fuzz-corpus", false, "rewrite the generated seed corpora under testdata/fuzz")
 
-// securityKeys are the APIs being added for authentication and ACLs:
-// SaslHandshake, DescribeAcls, CreateAcls, DeleteAcls, SaslAuthenticate.
-// Their seeds are kept so the fuzzers reach them the day supported lists
-// them.
-var securityKeys = []int16{17, 29, 30, 31, 36}
-
 // fuzzSeed is one (key, version, rest) input; see fuzzFrame.
 type fuzzSeed struct {
 	name         string
@@ -38,7 +32,7 @@ type fuzzSeed struct {
 }
 
 // requestSeeds returns a real request, filled with plausible values, for
-// every version of every API the broker serves or is about to, in the
+// every version of every API the broker serves, in the
 // (key, version, rest) form; and raw frames (key -1) for the versions and
 // keys it does not serve.
 func requestSeeds() []fuzzSeed {
@@ -50,9 +44,6 @@ func requestSeeds() []fuzzSeed {
 		}
 		name := kmsg.NameForKey(key)
 		r, served := supported[key]
-		if !served && slices.Contains(securityKeys, key) {
-			r, served = versionRange{0, req.MaxVersion()}, true
-		}
 		if !served {
 			seeds = append(seeds, fuzzSeed{name: fmt.Sprintf("raw-%s-v%d", name, req.MaxVersion()), key: -1, rest: seedFrame(key, req.MaxVersion())})
 			continue
@@ -215,22 +206,42 @@ func writeSeeds(t *testing.T, dir string, seeds []fuzzSeed) {
 		t.Fatal(err)
 	}
 	for _, s := range seeds {
-		body := fmt.Sprintf("go test fuzz v1\nint16(%d)\nint16(%d)\n[]byte(%s)\n", s.key, s.version, strconv.Quote(string(s.rest)))
-		if err := os.WriteFile(filepath.Join(dir, "gen-"+s.name), []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "gen-"+s.name), s.file(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
+// file is the seed as a Go fuzz corpus file.
+func (s fuzzSeed) file() []byte {
+	return fmt.Appendf(nil, "go test fuzz v1\nint16(%d)\nint16(%d)\n[]byte(%s)\n", s.key, s.version, strconv.Quote(string(s.rest)))
+}
+
+// checkSeeds fails when the generated seeds in dir are not exactly seeds:
+// the corpus was not regenerated after kmsg or supported changed.
+func checkSeeds(t *testing.T, dir string, seeds []fuzzSeed) {
+	t.Helper()
+	have, _ := filepath.Glob(filepath.Join(dir, "gen-*"))
+	stale := len(have) != len(seeds)
+	for _, s := range seeds {
+		b, err := os.ReadFile(filepath.Join(dir, "gen-"+s.name))
+		if err != nil || !bytes.Equal(b, s.file()) {
+			t.Errorf("%s: gen-%s is missing or out of date", dir, s.name)
+			stale = true
+		}
+	}
+	if stale {
+		t.Fatalf("%s holds %d generated seeds, want %d; regenerate with -write-fuzz-corpus", dir, len(have), len(seeds))
+	}
+}
+
 // TestWriteFuzzCorpus regenerates the request seed corpora (with
 // -write-fuzz-corpus); without the flag it checks that every seed still
-// decodes as what it claims to be.
+// decodes as what it claims to be and that the checked-in corpora are
+// what it would write.
 func TestWriteFuzzCorpus(t *testing.T) {
 	seeds := requestSeeds()
 	for _, s := range seeds {
-		if s.key >= 0 && !servesVersion(s.key, s.version) {
-			continue // a security API not served yet
-		}
 		frame := fuzzFrame(s.key, s.version, s.rest)
 		h, err := parseHeaderPrefix(frame)
 		if err != nil {
@@ -250,10 +261,15 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatalf("%s: correlation id", s.name)
 		}
 	}
+	dirs := []string{filepath.Join("testdata", "fuzz", "FuzzDecodeRequest"), filepath.Join("..", "testdata", "fuzz", "FuzzServeFrame")}
 	if !*writeFuzzCorpus {
+		for _, dir := range dirs {
+			checkSeeds(t, dir, seeds)
+		}
 		return
 	}
-	writeSeeds(t, filepath.Join("testdata", "fuzz", "FuzzDecodeRequest"), seeds)
-	writeSeeds(t, filepath.Join("..", "testdata", "fuzz", "FuzzServeFrame"), seeds)
+	for _, dir := range dirs {
+		writeSeeds(t, dir, seeds)
+	}
 	t.Logf("wrote %d seeds for FuzzDecodeRequest and FuzzServeFrame", len(seeds))
 }

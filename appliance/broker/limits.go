@@ -60,33 +60,28 @@ func (b *Broker) maxDecompressed() int {
 }
 
 // checkRecordCounts refuses batches that declare more records than the
-// limit allows. The count's consistency with the batch's bytes is checked
-// by partlog.ValidateBatches (uncompressed) or when decoding (compressed);
-// this bounds what a compressed batch may claim, which is otherwise only
-// limited by how far it inflates, and so the offsets one request takes and
-// the records a plugin call decodes.
-func (b *Broker) checkRecordCounts(rc *reqCtx, headers []partlog.BatchHeader) error {
+// limit allows, one batch or all of a partition's together (total, their
+// sum, as proposeBatches counted it). The count's consistency with the
+// batch's bytes is checked by partlog.ValidateBatches (uncompressed) or
+// when decoding (compressed); this bounds what a compressed batch may
+// claim, which is otherwise only limited by how far it inflates, and so
+// the offsets one request takes and the records a plugin call decodes.
+func (b *Broker) checkRecordCounts(rc *reqCtx, headers []partlog.BatchHeader, total int) error {
 	limit := b.cfg.Limits.MaxRecordsPerBatch
-	if limit <= 0 {
+	if limit <= 0 || total <= limit {
 		return nil
 	}
-	total := 0
+	err := fmt.Errorf("%w: %d batches declare %d records together, over the broker's limit of %d per partition and request (limits.max_records_per_batch)",
+		kerr.InvalidRecord, len(headers), total, limit)
 	for i, h := range headers {
 		if int(h.RecordCount) > limit {
-			err := fmt.Errorf("%w: batch %d declares %d records, over the broker's limit of %d per batch (limits.max_records_per_batch)",
+			err = fmt.Errorf("%w: batch %d declares %d records, over the broker's limit of %d per batch (limits.max_records_per_batch)",
 				kerr.InvalidRecord, i, h.RecordCount, limit)
-			b.limitHit(rc, limitRecordsPerBatch, err)
-			return err
+			break
 		}
-		total += int(h.RecordCount)
 	}
-	if total > limit {
-		err := fmt.Errorf("%w: %d batches declare %d records together, over the broker's limit of %d per partition and request (limits.max_records_per_batch)",
-			kerr.InvalidRecord, len(headers), total, limit)
-		b.limitHit(rc, limitRecordsPerBatch, err)
-		return err
-	}
-	return nil
+	b.limitHit(rc, limitRecordsPerBatch, err)
+	return err
 }
 
 // checkDiskSpace refuses a write of n bytes that would take the data disk

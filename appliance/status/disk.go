@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ErrLowDiskSpace is returned by DiskGuard.Check while the data directory's
+// ErrLowDiskSpace is returned by DiskGuard.Admit while the data directory's
 // file system has less free space than the reserve.
 var ErrLowDiskSpace = errors.New("low disk space")
 
@@ -27,7 +27,7 @@ const writeAmplification = 2
 // or a state machine cannot write), so writes are refused before they are
 // proposed, while free space is still above a reserve that covers what is
 // already in flight plus Raft's own flushes and compactions. It recovers
-// by itself: once space is freed, the next Check passes.
+// by itself: once space is freed, the next Admit passes.
 type DiskGuard struct {
 	dir     string
 	reserve uint64
@@ -69,7 +69,10 @@ func (g *DiskGuard) Admit(n int) error {
 		g.admitted += need
 		return nil
 	}
-	g.setLow(true, free)
+	// No setLow here: a write refused because it would cross the reserve
+	// (or because of what was admitted since the last statfs) does not
+	// mean the disk is below it, and logging so would flap with every
+	// refresh. The caller reports the refusal; refreshLocked the state.
 	return fmt.Errorf("%w: data disk has %d bytes (%s) free, below the reserve of %d bytes (%s, limits.min_free_disk_bytes); writes are refused until space is freed",
 		ErrLowDiskSpace, free, mib(free), g.reserve, mib(g.reserve))
 }

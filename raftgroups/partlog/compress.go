@@ -43,7 +43,8 @@ var (
 )
 
 // zstdErr reports a frame whose window is over the decoder's cap as too
-// large to decompress, which is what it is, and anything else as corrupt.
+// large to decompress, which is what it is, and anything else as corrupt
+// (nil stays nil).
 func zstdErr(err error, limit int) error {
 	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
 		return fmt.Errorf("%w: a zstd frame declares a window larger than the broker decodes for a limit of %d bytes", ErrDecompressedTooLarge, limit)
@@ -104,10 +105,7 @@ func decompress(c Codec, src []byte, limit int) ([]byte, error) {
 		out, err := readCapped(dec, 4*len(src), limit)
 		_ = dec.Reset(nil) // drop the reference to src before pooling
 		pool.Put(dec)
-		if errors.Is(err, zstd.ErrWindowSizeExceeded) {
-			return nil, zstdErr(err, limit)
-		}
-		return out, wrapCodecErr(c, err)
+		return out, zstdErr(err, limit)
 	case CodecNone:
 		return src, nil
 	}
