@@ -67,13 +67,13 @@ func (p *Plugin) Validate(ctx context.Context, records []abi.Record) ([]abi.Verd
 	if err := p.implements(abi.ExportValidate); err != nil {
 		return nil, err
 	}
-	out := make([]abi.Verdict, 0, len(records))
+	var out []abi.Verdict
 	for chunk := range p.chunks(records) {
 		err := p.call(ctx, abi.ExportValidate, len(chunk),
 			func(dst []byte) []byte { return abi.AppendBatch(dst, chunk) }, nil,
 			func(block []byte) error {
 				vs, err := abi.ParseVerdicts(block, len(chunk), maxReasonBytes)
-				out = append(out, vs...)
+				out = gather(out, vs, len(records))
 				return err
 			})
 		if err != nil {
@@ -92,14 +92,14 @@ func (p *Plugin) Partition(ctx context.Context, records []abi.Record, partitions
 	if partitions <= 0 {
 		return nil, p.wrap(abi.ExportPartition, fmt.Errorf("%d partitions: need at least one", partitions))
 	}
-	out := make([]int32, 0, len(records))
+	var out []int32
 	extra := []uint64{uint64(uint32(partitions))}
 	for chunk := range p.chunks(records) {
 		err := p.call(ctx, abi.ExportPartition, len(chunk),
 			func(dst []byte) []byte { return abi.AppendBatch(dst, chunk) }, extra,
 			func(block []byte) error {
 				ps, err := abi.ParsePartitions(block, len(chunk), partitions)
-				out = append(out, ps...)
+				out = gather(out, ps, len(records))
 				return err
 			})
 		if err != nil {
@@ -117,13 +117,13 @@ func (p *Plugin) RetainRecords(ctx context.Context, nowMs int64, records []abi.R
 	if err := p.implements(abi.ExportRetain); err != nil {
 		return nil, err
 	}
-	out := make([]bool, 0, len(records))
+	var out []bool
 	for chunk := range p.chunks(records) {
 		err := p.call(ctx, abi.ExportRetain, len(chunk),
 			func(dst []byte) []byte { return abi.AppendRetainInput(dst, nowMs, chunk) }, nil,
 			func(block []byte) error {
 				es, err := abi.ParseExpired(block, len(chunk))
-				out = append(out, es...)
+				out = gather(out, es, len(records))
 				return err
 			})
 		if err != nil {
@@ -223,6 +223,18 @@ func (p *Plugin) chunks(records []abi.Record) func(func([]abi.Record) bool) {
 			records = records[n:]
 		}
 	}
+}
+
+// gather adds one chunk's parsed results to out, for n records in all: a
+// single chunk's slice is returned as is rather than copied.
+func gather[T any](out, part []T, n int) []T {
+	if out == nil && len(part) == n {
+		return part
+	}
+	if out == nil {
+		out = make([]T, 0, n)
+	}
+	return append(out, part...)
 }
 
 // usable returns ErrFailed (with the last failure) or ErrClosed.

@@ -235,6 +235,17 @@ func (b *Broker) validate(ctx context.Context, t *meta.Topic, decoded func() ([]
 		return err
 	}
 	verdicts, err := p.Validate(ctx, records)
+	if errors.Is(err, plugins.ErrClosed) {
+		// A new version or new settings replaced the plugin between the
+		// lookup and the call: ask the one that replaced it.
+		switch q, qv, qerr := b.attached(ctx, t, meta.ConfigValidator, meta.ValidatorConfigPrefix); {
+		case qerr == nil && q == nil:
+			return nil // detached meanwhile
+		case qerr == nil:
+			pv = qv
+			verdicts, err = q.Validate(ctx, records)
+		}
+	}
 	if err != nil {
 		b.log.Warn().Err(err).Str("topic", t.Name).Str("plugin", t.Configs[meta.ConfigValidator]).Msg("validator failed")
 		if failOpen {
@@ -285,7 +296,14 @@ func pluginRecordsCapped(batches []byte, headers []partlog.BatchHeader, maxDecom
 }
 
 func decodeForPlugin(batches []byte, headers []partlog.BatchHeader, budget int) ([]abi.Record, error) {
-	var records []abi.Record
+	declared := 0
+	for _, h := range headers {
+		declared += int(h.RecordCount)
+	}
+	// A compressed batch may declare any count: trust it only as far as
+	// the bytes on the wire could hold uncompressed records.
+	records := make([]abi.Record, 0, min(declared, len(batches)/minWireRecordBytes))
+	var hslab headerSlab
 	base := headers[0].BaseOffset
 	pos := 0
 	for _, h := range headers {
@@ -294,11 +312,7 @@ func decodeForPlugin(batches []byte, headers []partlog.BatchHeader, budget int) 
 		// The budget is shared: many small compressed batches must not
 		// each inflate to the whole of it.
 		inflated, err := partlog.DecodeRecordsCounted(batch, budget, func(r partlog.Record) error {
-			hs := make([]abi.Header, len(r.Headers))
-			for i, hd := range r.Headers {
-				hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
-			}
-			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
+			records = append(records, abi.Record{OffsetDelta: r.Offset - base, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hslab.copy(r.Headers)})
 			return nil
 		})
 		budget -= inflated
@@ -311,6 +325,36 @@ func decodeForPlugin(batches []byte, headers []partlog.BatchHeader, budget int) 
 	}
 	return records, nil
 }
+
+// minWireRecordBytes is the smallest an uncompressed record can be on the
+// wire (length, attributes, timestamp and offset deltas, key and value
+// lengths, header count: one byte each).
+const minWireRecordBytes = 7
+
+// headerSlab hands out the abi.Headers of many records from shared
+// chunks, so that decoding a batch does not allocate once per record with
+// headers. partlog reuses its header slice between records, so they must
+// be copied.
+type headerSlab struct{ free []abi.Header }
+
+// copy returns a copy of hs from the slab, nil when hs is empty.
+func (s *headerSlab) copy(hs []partlog.Header) []abi.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	if len(hs) > cap(s.free)-len(s.free) {
+		s.free = make([]abi.Header, 0, max(256, len(hs)))
+	}
+	n := len(s.free)
+	for _, h := range hs {
+		s.free = append(s.free, abi.Header{Key: h.Key, Value: h.Value})
+	}
+	return s.free[n:len(s.free):len(s.free)]
+}
+
+// reset reuses the current chunk from its start: only for a caller whose
+// earlier records are dead (scanRecords' fn must not keep them).
+func (s *headerSlab) reset() { s.free = s.free[:0] }
 
 // enforcePartitioner refuses, with eddy.partitioner.enforce=reject, the
 // records a client placed in another partition than the topic's
@@ -328,6 +372,15 @@ func (b *Broker) enforcePartitioner(ctx context.Context, t *meta.Topic, partitio
 		return err
 	}
 	want, err := p.Partition(ctx, records, int32(len(t.Partitions)))
+	if errors.Is(err, plugins.ErrClosed) {
+		// Replaced between the lookup and the call, as in validate.
+		switch q, _, qerr := b.attached(ctx, t, meta.ConfigPartitioner, meta.PartitionerConfigPrefix); {
+		case qerr == nil && q == nil:
+			return nil // detached meanwhile
+		case qerr == nil:
+			want, err = q.Partition(ctx, records, int32(len(t.Partitions)))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w: the partitioner that eddy.partitioner.enforce requires failed: %v", kerr.PolicyViolation, err)
 	}
@@ -418,6 +471,7 @@ func (b *Broker) RetentionPolicy(ctx context.Context, t *meta.Topic, l *partlog.
 func scanRecords(l *partlog.Log, from, end int64, fn func([]abi.Record) (bool, error)) error {
 	var buf []byte
 	var records []abi.Record
+	var hslab headerSlab
 	for off := from; off < end; {
 		data, err := l.Read(off, 1<<20, buf[:0])
 		if err != nil {
@@ -425,6 +479,7 @@ func scanRecords(l *partlog.Log, from, end int64, fn func([]abi.Record) (bool, e
 		}
 		buf = data
 		records = records[:0]
+		hslab.reset()
 		next := off
 		for len(data) > 0 {
 			h, err := partlog.ParseBatchHeader(data)
@@ -435,11 +490,7 @@ func scanRecords(l *partlog.Log, from, end int64, fn func([]abi.Record) (bool, e
 				if r.Offset < off || r.Offset >= end {
 					return nil
 				}
-				hs := make([]abi.Header, len(r.Headers))
-				for i, hd := range r.Headers {
-					hs[i] = abi.Header{Key: hd.Key, Value: hd.Value}
-				}
-				records = append(records, abi.Record{OffsetDelta: r.Offset - off, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hs})
+				records = append(records, abi.Record{OffsetDelta: r.Offset - off, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: hslab.copy(r.Headers)})
 				return nil
 			})
 			if err != nil {
