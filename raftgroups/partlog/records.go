@@ -106,18 +106,18 @@ func decodeRecord(b []byte, headers []Header) (Record, []Header, int, error) {
 	d.byte() // attributes: unused in v2
 	rec.Timestamp = d.varlong("timestampDelta")
 	rec.Offset = d.varint("offsetDelta")
-	rec.Key = d.bytes("key")
-	rec.Value = d.bytes("value")
+	rec.Key = d.bytes("key", "key length")
+	rec.Value = d.bytes("value", "value length")
 	count := d.varint("headerCount")
 	if d.err == nil && (count < 0 || count > int64(len(d.b)/2)) {
 		d.fail(fmt.Errorf("%w: headerCount %d, %d bytes left", ErrCorruptBatch, count, len(d.b)))
 	}
 	for j := int64(0); j < count && d.err == nil; j++ {
-		k := d.bytes("header key")
+		k := d.bytes("header key", "header key length")
 		if d.err == nil && k == nil {
 			d.fail(fmt.Errorf("%w: header %d: null key", ErrCorruptBatch, j))
 		}
-		v := d.bytes("header value")
+		v := d.bytes("header value", "header value length")
 		headers = append(headers, Header{Key: string(k), Value: v})
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -177,8 +177,10 @@ func (d *recordDecoder) varint(field string) int64 {
 }
 
 // bytes reads a varint length and that many bytes; -1 is null (nil).
-func (d *recordDecoder) bytes(field string) []byte {
-	n := d.varint(field + " length")
+// lengthField names the length in errors; it is passed in, not built from
+// field, because this runs for every key, value and header.
+func (d *recordDecoder) bytes(field, lengthField string) []byte {
+	n := d.varint(lengthField)
 	if d.err != nil {
 		return nil
 	}
