@@ -3,7 +3,6 @@ package appliance
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -99,15 +98,9 @@ func (n *Node) ensureUsers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("auth.users (%s): %w", u.Name, err)
 		}
-		cmd := &meta.AlterCredentials{User: u.Name, Upsert: map[string]*meta.ScramCredential{}}
-		for _, mech := range meta.ScramMechanisms {
-			salt := make([]byte, 24)
-			_, _ = rand.Read(salt) // crypto/rand.Read never fails
-			cred, err := meta.NewScramCredential(mech, pw, salt, meta.MinScramIterations)
-			if err != nil {
-				return fmt.Errorf("auth.users (%s): %w", u.Name, err)
-			}
-			cmd.Upsert[mech] = cred
+		cmd, err := meta.SetPassword(u.Name, pw, meta.MinScramIterations)
+		if err != nil {
+			return fmt.Errorf("auth.users (%s): %w", u.Name, err)
 		}
 		if err := n.host.ProposeMeta(ctx, meta.Command{AlterCredentials: cmd}); err != nil {
 			return fmt.Errorf("auth.users (%s): create: %w", u.Name, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/transport"
 )
 
@@ -14,7 +15,7 @@ import (
 const (
 	// AdminPrincipal is a request carrying the admin token: the cluster's
 	// operator. Authorization treats it as a super-user.
-	AdminPrincipal = "User:admin"
+	AdminPrincipal = acl.AdminPrincipal
 	// AnonymousPrincipal is a request with neither token nor client
 	// certificate; only served on loopback (or with insecure: true) when
 	// the node has no admin token.

@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,16 +73,10 @@ func (a *API) putUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New(`give "password"`))
 		return
 	}
-	cmd := &meta.AlterCredentials{User: name, Upsert: map[string]*meta.ScramCredential{}}
-	for _, mech := range meta.ScramMechanisms {
-		salt := make([]byte, 24)
-		_, _ = rand.Read(salt) // crypto/rand.Read never fails
-		cred, err := meta.NewScramCredential(mech, []byte(req.Password), salt, userIterations)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		cmd.Upsert[mech] = cred
+	cmd, err := meta.SetPassword(name, []byte(req.Password), userIterations)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
 	}
 	if err := a.Host.ProposeMeta(r.Context(), meta.Command{AlterCredentials: cmd}); err != nil {
 		writeError(w, http.StatusConflict, err)

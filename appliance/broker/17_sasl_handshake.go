@@ -20,7 +20,7 @@ func (b *Broker) handleSaslHandshake(rc *reqCtx, req *kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	a := b.auth
 	switch {
-	case !a.cfg.SASL[rc.conn.Listener]:
+	case !a.saslOn(rc.conn.Listener):
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 	case !slices.Contains(a.cfg.Mechanisms, req.Mechanism):
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code

@@ -25,14 +25,14 @@ func (b *Broker) handleSaslAuthenticate(rc *reqCtx, req *kmsg.SASLAuthenticateRe
 		b.countError(rc, code)
 		return resp
 	}
-	if !a.cfg.SASL[rc.conn.Listener] {
+	if !a.saslOn(rc.conn.Listener) {
 		return fail(kerr.IllegalSaslState.Code, "SASL is not enabled on this listener", false)
 	}
 	st := a.conn(rc.conn.ID)
 	switch {
 	case st == nil || st.raw:
 		return fail(kerr.IllegalSaslState.Code, "SaslAuthenticate without a SaslHandshake v1 first", true)
-	case st.done:
+	case st.done.Load():
 		return fail(kerr.IllegalSaslState.Code, "SaslAuthenticate after successful authentication", false)
 	}
 	out, err := a.step(rc.conn, req.SASLAuthBytes)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,15 +45,22 @@ type Auth struct {
 
 // authenticator runs SASL exchanges for a broker. Safe for concurrent use.
 type authenticator struct {
-	cfg   Auth
-	creds func(user, mechanism string) *meta.ScramCredential
+	cfg Auth
+	// saslListeners are the listeners cfg.SASL turns on: every frame asks
+	// saslOn, which costs a listener without SASL next to nothing.
+	saslListeners []string
+	creds         func(user, mechanism string) *meta.ScramCredential
 	// decoy keys the made-up credentials of users that do not exist, so a
 	// login as nobody costs and answers the same as a wrong password.
 	decoy []byte
 	log   zerolog.Logger
 
-	mu    sync.Mutex
-	conns map[uint64]*saslConn // by transport.ConnInfo.ID
+	// conns holds the *saslConn of connections that sent a SaslHandshake,
+	// by transport.ConnInfo.ID. saslGate reads it for every frame on a
+	// SASL listener, so the read takes no lock.
+	conns sync.Map
+	// mu serialises begin, and guards saslConn.scram.
+	mu sync.Mutex
 }
 
 // saslConn is the SASL state of one connection, from its SaslHandshake on.
@@ -65,8 +73,9 @@ type saslConn struct {
 	// its first message.
 	scram *scramConv
 	// done: SASL succeeded on this connection; another handshake is
-	// ILLEGAL_SASL_STATE.
-	done bool
+	// ILLEGAL_SASL_STATE. Set after the principal; saslGate reads it from
+	// the connection's reader while step runs in its writer.
+	done atomic.Bool
 }
 
 func newAuthenticator(cfg Auth, creds func(user, mechanism string) *meta.ScramCredential, log zerolog.Logger) *authenticator {
@@ -75,11 +84,23 @@ func newAuthenticator(cfg Auth, creds func(user, mechanism string) *meta.ScramCr
 	}
 	decoy := make([]byte, 32)
 	_, _ = rand.Read(decoy) // crypto/rand.Read never fails
+	var on []string
+	for l, sasl := range cfg.SASL {
+		if sasl {
+			on = append(on, l)
+		}
+	}
 	return &authenticator{
-		cfg: cfg, creds: creds, decoy: decoy, conns: map[uint64]*saslConn{},
+		cfg: cfg, saslListeners: on, creds: creds, decoy: decoy,
 		// Failed logins can come in floods: log a sample.
 		log: log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second}),
 	}
+}
+
+// saslOn reports whether connections on listener must authenticate with
+// SASL.
+func (a *authenticator) saslOn(listener string) bool {
+	return slices.Contains(a.saslListeners, listener)
 }
 
 // UserPrincipal is the Kafka principal of a user name.
@@ -94,7 +115,7 @@ func (b *Broker) Connected(c *transport.ConnInfo) {
 		c.SetPrincipal(UserPrincipal(name))
 		return
 	}
-	if b.auth.cfg.SASL[c.Listener] {
+	if b.auth.saslOn(c.Listener) {
 		return
 	}
 	c.SetPrincipal(AnonymousPrincipal)
@@ -107,10 +128,10 @@ func (b *Broker) Connected(c *transport.ConnInfo) {
 // took the frame.
 func (b *Broker) saslGate(c *transport.ConnInfo, frame []byte) (_ transport.Responder, ok bool) {
 	a := b.auth
-	if !a.cfg.SASL[c.Listener] {
+	if !a.saslOn(c.Listener) {
 		return nil, false
 	}
-	if st := a.conn(c.ID); st != nil && st.raw && !st.done {
+	if st := a.conn(c.ID); st != nil && st.raw && !st.done.Load() {
 		token := bytes.Clone(frame)
 		return func(context.Context) ([]byte, error) {
 			out, err := a.step(c, token)
@@ -147,17 +168,17 @@ const (
 )
 
 func (a *authenticator) conn(id uint64) *saslConn {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.conns[id]
+	st, _ := a.conns.Load(id)
+	c, _ := st.(*saslConn)
+	return c
 }
 
 // begin starts a SASL exchange on c after a successful handshake.
 func (a *authenticator) begin(c *transport.ConnInfo, mechanism string, raw bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.conns[c.ID]
-	if st != nil && (st.done || st.scram != nil) {
+	st := a.conn(c.ID)
+	if st != nil && (st.done.Load() || st.scram != nil) {
 		return errors.New("a SASL exchange already ran on this connection")
 	}
 	if st == nil {
@@ -165,15 +186,11 @@ func (a *authenticator) begin(c *transport.ConnInfo, mechanism string, raw bool)
 		// the client left halfway through an exchange.
 		runtime.AddCleanup(c, a.forget, c.ID)
 	}
-	a.conns[c.ID] = &saslConn{mechanism: mechanism, raw: raw}
+	a.conns.Store(c.ID, &saslConn{mechanism: mechanism, raw: raw})
 	return nil
 }
 
-func (a *authenticator) forget(id uint64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.conns, id)
-}
+func (a *authenticator) forget(id uint64) { a.conns.Delete(id) }
 
 // errAuthFailed is a failed login; its text is what the client is told.
 type errAuthFailed struct{ msg string }
@@ -185,10 +202,8 @@ func (e *errAuthFailed) Error() string { return e.msg }
 // returns an *errAuthFailed; any other error is a protocol violation.
 // Both end the connection.
 func (a *authenticator) step(c *transport.ConnInfo, token []byte) ([]byte, error) {
-	a.mu.Lock()
-	st := a.conns[c.ID]
-	a.mu.Unlock()
-	if st == nil || st.done {
+	st := a.conn(c.ID)
+	if st == nil || st.done.Load() {
 		return nil, errors.New("no SASL exchange in progress; send SaslHandshake first")
 	}
 	var (
@@ -212,9 +227,10 @@ func (a *authenticator) step(c *transport.ConnInfo, token []byte) ([]byte, error
 	}
 	if user != "" { // the exchange is complete
 		a.mu.Lock()
-		st.done, st.scram = true, nil
+		st.scram = nil
 		a.mu.Unlock()
 		c.SetPrincipal(UserPrincipal(user))
+		st.done.Store(true)
 		a.log.Debug().Str("mechanism", st.mechanism).Str("user", user).Stringer("remote", c.RemoteAddr).Msg("SASL authenticated")
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package meta
 import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
@@ -119,6 +120,23 @@ func NewScramCredential(mechanism string, password, salt []byte, iterations int3
 		return nil, fmt.Errorf("derive %s credential: %w", mechanism, err)
 	}
 	return ScramCredentialFromSalted(mechanism, salt, salted, iterations)
+}
+
+// SetPassword is the command that sets user's password: a credential for
+// each of ScramMechanisms, freshly salted, over iterations rounds. Like
+// NewScramCredential it is slow on purpose.
+func SetPassword(user string, password []byte, iterations int32) (*AlterCredentials, error) {
+	cmd := &AlterCredentials{User: user, Upsert: make(map[string]*ScramCredential, len(ScramMechanisms))}
+	for _, mech := range ScramMechanisms {
+		salt := make([]byte, 24)
+		_, _ = rand.Read(salt) // crypto/rand.Read never fails
+		cred, err := NewScramCredential(mech, password, salt, iterations)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Upsert[mech] = cred
+	}
+	return cmd, nil
 }
 
 // ScramCredentialFromSalted derives the stored credential from a salted

@@ -34,6 +34,29 @@ func TestScramCredentialVerifiesPassword(t *testing.T) {
 	}
 }
 
+func TestSetPassword(t *testing.T) {
+	cmd, err := SetPassword("alice", []byte("pencil"), MinScramIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewState()
+	if r := s.alterCredentials(cmd); r.Code != OK {
+		t.Fatalf("apply: %+v", r)
+	}
+	for _, mech := range ScramMechanisms {
+		c := s.ScramCredential("alice", mech)
+		if c == nil || !c.VerifyPassword(mech, []byte("pencil")) || c.VerifyPassword(mech, []byte("pencil ")) {
+			t.Fatalf("%s: the credential does not check the password", mech)
+		}
+	}
+	if string(cmd.Upsert[ScramSHA256].Salt) == string(cmd.Upsert[ScramSHA512].Salt) {
+		t.Fatal("the mechanisms share a salt")
+	}
+	if _, err := SetPassword("alice", []byte("pencil"), 100); err == nil {
+		t.Fatal("100 iterations accepted")
+	}
+}
+
 func TestApplyAlterCredentials(t *testing.T) {
 	good, _ := NewScramCredential(ScramSHA256, []byte("pw"), []byte("salt"), 4096)
 	good512, _ := NewScramCredential(ScramSHA512, []byte("pw"), []byte("salt"), 4096)

@@ -76,6 +76,9 @@ read from --password-file, else $EDDY_PASSWORD, else the first line of stdin.`,
 				return err
 			}
 			if *viaAdmin {
+				if cmd.Flags().Changed("mechanism") {
+					return fmt.Errorf("--mechanism needs the Kafka API: drop --via-admin (the admin API sets both)")
+				}
 				if err := g.adminClient().SetUser(cmd.Context(), args[0], string(pw)); err != nil {
 					return fmt.Errorf("add user %s: %w", args[0], err)
 				}

@@ -94,6 +94,9 @@ func TestUserViaAdmin(t *testing.T) {
 	}
 	withToken := append(admin, "--admin-token", "tok")
 	mustRun(t, n, "pw-1\n", append(withToken, "user", "add", "--via-admin", "first")...)
+	if _, errOut, code := run(t, n, "pw-2\n", append(withToken, "user", "add", "--via-admin", "--mechanism", "SCRAM-SHA-256", "second")...); code == 0 || !strings.Contains(errOut, "--mechanism needs the Kafka API") {
+		t.Fatalf("--mechanism via admin: exit %d, %q", code, errOut)
+	}
 	out := mustRun(t, n, "", append(withToken, "user", "list", "--via-admin")...)
 	if !strings.Contains(out, "first") || !strings.Contains(out, "SCRAM-SHA-256=iterations=4096 SCRAM-SHA-512=iterations=4096") {
 		t.Fatalf("list via admin:\n%s", out)
