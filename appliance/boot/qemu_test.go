@@ -3,13 +3,10 @@
 package boot_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,120 +188,6 @@ func TestImageBoots(t *testing.T) {
 		t.Fatalf("kcat after reboot read %q", got)
 	}
 	vm.powerdown(t)
-}
-
-type vm struct {
-	cmd     *exec.Cmd
-	done    chan error
-	serialF string
-	qmp     string
-	started time.Time
-}
-
-func startVM(t *testing.T, dir, img, vars, name string) *vm {
-	t.Helper()
-	v := &vm{serialF: filepath.Join(dir, name+".serial.log"), qmp: filepath.Join(dir, name+".qmp"), done: make(chan error, 1)}
-	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:9092,hostfwd=udp:127.0.0.1:%d-:9092,hostfwd=tcp:127.0.0.1:%d-:9644", kafkaPort, kafkaPort, adminPort)
-	// -nodefaults and romfile= keep the default DVD drive and iPXE's
-	// option ROM out of the boot; stdin is /dev/null and the serial
-	// console a file, or a background qemu can hang (appliance-notes §6).
-	v.cmd = exec.Command("qemu-system-x86_64",
-		"-accel", "tcg", "-machine", "q35", "-m", "1024", "-nodefaults", "-no-reboot",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-drive", "file="+img+",format=raw,if=virtio",
-		"-display", "none", "-monitor", "none", "-serial", "file:"+v.serialF,
-		"-qmp", "unix:"+v.qmp+",server=on,wait=off",
-		"-netdev", "user,id=n0,"+fwd, "-device", "virtio-net-pci,netdev=n0,romfile=")
-	out, err := os.Create(filepath.Join(dir, name+".qemu.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.cmd.Stdout, v.cmd.Stderr = out, out
-	v.started = time.Now()
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The timeout is kept here rather than by timeout(1): killing that
-	// wrapper would leave qemu running, holding the forwarded ports.
-	limit := time.AfterFunc(vmTimeout, func() { _ = v.cmd.Process.Kill() })
-	exited := make(chan struct{})
-	go func() { v.done <- v.cmd.Wait(); limit.Stop(); out.Close(); close(exited) }()
-	t.Cleanup(func() {
-		_ = v.cmd.Process.Kill()
-		<-exited
-	})
-	return v
-}
-
-func (v *vm) serial(t *testing.T) string {
-	b, _ := os.ReadFile(v.serialF)
-	return string(b)
-}
-
-// waitReady polls the admin API's /readyz through the forward. Slirp
-// accepts a connection before the guest listens and then drops it, so
-// only an HTTP answer counts; Close avoids reusing such a connection.
-func (v *vm) waitReady(t *testing.T) time.Duration {
-	t.Helper()
-	deadline := time.Now().Add(240 * time.Second)
-	client := &http.Client{Timeout: 3 * time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-v.done:
-			t.Fatalf("qemu exited (%v) before the broker served:\n%s", err, tail(v.serial(t), 4000))
-		default:
-		}
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), nil)
-		req.Close = true
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(v.started)
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("broker not ready after 240 s:\n%s", tail(v.serial(t), 4000))
-	return 0
-}
-
-// powerdown presses the ACPI power button through QMP and waits for qemu
-// to exit.
-func (v *vm) powerdown(t *testing.T) {
-	t.Helper()
-	c, err := net.Dial("unix", v.qmp)
-	if err != nil {
-		t.Fatalf("qmp: %v", err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
-	if _, err := r.ReadString('\n'); err != nil { // greeting
-		t.Fatalf("qmp: %v", err)
-	}
-	for _, cmd := range []string{"qmp_capabilities", "system_powerdown"} {
-		b, _ := json.Marshal(map[string]string{"execute": cmd})
-		if _, err := c.Write(append(b, '\n')); err != nil {
-			t.Fatalf("qmp %s: %v", cmd, err)
-		}
-		for { // events (POWERDOWN) may come before the answer
-			line, err := r.ReadString('\n')
-			if err != nil || strings.Contains(line, `"error"`) {
-				t.Fatalf("qmp %s: %q %v", cmd, line, err)
-			}
-			if strings.Contains(line, `"return"`) {
-				break
-			}
-		}
-	}
-	select {
-	case err := <-v.done:
-		if err != nil {
-			t.Fatalf("qemu after power-off: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("guest did not power off within 90 s:\n%s", tail(v.serial(t), 3000))
-	}
 }
 
 func dial(ctx context.Context, t *testing.T, tr sdk.Transport) *sdk.Client {
