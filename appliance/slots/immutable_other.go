@@ -1,0 +1,5 @@
+//go:build !linux
+
+package slots
+
+func clearImmutable(string) error { return nil }
