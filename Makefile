@@ -14,10 +14,14 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 .PHONY: help build bench-bin plugins run test test-unit fuzz-short fuzz check deps bench bench-quick bench-go cluster-test group-test chaos crash-test clean image-deps image image-boot image-test
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/eddy
 	$(GO) build -trimpath -o $(BIN)/eddy ./cmd/eddy
+
+.PHONY: build-arm64 image-deps-arm64 image-arm64
+build-arm64: ## cross-compile bin/eddy-linux-arm64 (static, linux/arm64)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/eddy-linux-arm64 ./cmd/eddy
 
 bench-bin: ## build bin/eddy-bench: eddy plus the benchmark harness and its NATS peer (kept out of bin/eddy)
 	$(GO) build -trimpath -tags bench -o $(BIN)/eddy-bench ./cmd/eddy
@@ -101,7 +105,7 @@ IMAGE_CONFIG ?= firmware-config/examples/qemu.yaml
 IMAGE ?= $(BIN)/eddy.img
 IMAGE_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 IMAGE_PKGS := qemu-system-x86 linux-image-amd64 ovmf systemd-boot-efi mtools gdisk dosfstools binutils e2fsprogs kcat
-QEMU_IMAGE = qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -nodefaults -no-reboot \
+QEMU_IMAGE = qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -nodefaults \
 	-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
 	-drive if=pflash,format=raw,unit=1,file=$(BIN)/eddy-vars.fd -drive file=$(IMAGE),format=raw,if=virtio \
 	-netdev user,id=n0,hostfwd=tcp:127.0.0.1:19092-:9092,hostfwd=udp:127.0.0.1:19092-:9092,hostfwd=tcp:127.0.0.1:19644-:9644 \
@@ -120,7 +124,24 @@ image-boot: image ## boot $(IMAGE) under qemu, serial console here (Ctrl-A X qui
 	cp /usr/share/OVMF/OVMF_VARS_4M.fd $(BIN)/eddy-vars.fd
 	$(QEMU_IMAGE) -serial mon:stdio
 
-image-test: image-deps ## build the image and boot it under qemu (TCG, OVMF): SDK over QUIC and TCP, kcat, power off, boot again
+image-test: image-deps ## boot the image under qemu (TCG, OVMF): SDK and kcat, per-device config, push an update and a broken one (rollback), a three-box cluster
 	@mkdir -p bench/results
-	set -o pipefail; EDDY_IMAGE_TEST=1 $(GO) test -count=1 -run 'TestImageBoots' -v -timeout 20m ./appliance/boot/ 2>&1 \
+	set -o pipefail; EDDY_IMAGE_TEST=1 $(GO) test -count=1 -run 'TestImage' -v -timeout 20m ./appliance/boot/ 2>&1 \
 	  | tee bench/results/image-test.log | grep -E '_test.go|^(---|ok|FAIL|PASS)'
+
+# arm64 images (docs/appliance.md, "arm64"): built here, not booted by any
+# test. Debian's arm64 kernel and systemd-boot-efi are extracted into
+# ARM64_ROOT, not installed; the cross objcopy writes arm64 PE files.
+ARM64_ROOT ?= $(BIN)/arm64-root
+IMAGE_ARM64 ?= $(BIN)/eddy-arm64.img
+IMAGE_ARM64_PKGS := binutils-aarch64-linux-gnu mtools gdisk dosfstools e2fsprogs kmod
+
+image-deps-arm64: ## fetch Debian's arm64 kernel and systemd-boot-efi into ARM64_ROOT (bin/arm64-root) and install the build tools, when missing
+	@missing=$$(for p in $(IMAGE_ARM64_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing" $$missing; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	./scripts/arm64-root.sh $(ARM64_ROOT)
+
+image-arm64: build image-deps-arm64 ## build $(IMAGE_ARM64) for arm64 from IMAGE_CONFIG (a static arm64 eddy as /init)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X github.com/eddybroker/eddy/cmd/eddy/internal/cli.Version=$(IMAGE_VERSION)' -o $(BIN)/eddy-static-arm64 ./cmd/eddy
+	./$(BIN)/eddy image build --arch arm64 --sysroot $(ARM64_ROOT) --init $(BIN)/eddy-static-arm64 --version $(IMAGE_VERSION) --config $(IMAGE_CONFIG) -o $(IMAGE_ARM64)

@@ -60,8 +60,31 @@ type Addrs struct {
 	QUIC, Kafka, Admin, Raft string
 }
 
+// Options are what a node learns from what runs it rather than from its
+// config.
+type Options struct {
+	// Version is the running eddy's version, reported in the admin API
+	// and `eddy cluster status`; empty means "dev".
+	Version string
+	// System is the appliance the node runs on (appliance/boot), which
+	// reports its boot slots and takes updates; nil for `eddy serve`.
+	System adminapi.System
+}
+
 // Start runs a node until Close. ctx bounds startup only.
-func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node, err error) {
+func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (*Node, error) {
+	return StartWith(ctx, cfg, log, Options{})
+}
+
+// StartWith is Start with Options.
+func StartWith(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger, opts Options) (_ *Node, err error) {
+	if opts.System == nil {
+		v := opts.Version
+		if v == "" {
+			v = "dev"
+		}
+		opts.System = processSystem{version: v}
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -204,7 +227,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		n.host.Close()
 		return nil, err
 	}
-	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, TLS: n.peerTLS(), Logger: log})
+	n.view = peers.New(n.host, peers.Config{AdminToken: cfg.AdminToken, TLS: n.peerTLS(), Logger: log, System: opts.System.Status})
 	n.viewRef.Store(n.view)
 	n.host.SetCatchUp(n.view.CaughtUp)
 	n.plugins, err = plugins.NewHost(ctx, plugins.Config{
@@ -256,7 +279,7 @@ func Start(ctx context.Context, cfg nodecfg.Config, log zerolog.Logger) (_ *Node
 		},
 	})
 	(&adminapi.API{Host: n.host, View: n.view, Token: cfg.AdminToken, Insecure: cfg.Insecure, Logger: log,
-		Plugins: adminapi.PluginRuntime{Host: n.plugins, Stats: n.broker.PluginStats}, Authorizer: authz}).Register(n.adminMux)
+		Plugins: adminapi.PluginRuntime{Host: n.plugins, Stats: n.broker.PluginStats}, Authorizer: authz, System: opts.System}).Register(n.adminMux)
 	n.host.SetRetentionPolicy(n.broker.RetentionPolicy)
 	n.handler.set(n.broker)
 	n.registerGauges()

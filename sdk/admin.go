@@ -39,6 +39,9 @@ type Node struct {
 	MetaLeader bool   `json:"meta_leader"`
 	Replicas   int    `json:"replicas"`
 	Leaders    int    `json:"leaders"`
+	// System is the node's version and boot slots as it last reported
+	// them; nil when it has not.
+	System *SystemStatus `json:"system,omitempty"`
 }
 
 // Nodes lists the cluster's nodes with their state and load.
@@ -84,19 +87,27 @@ func (a *ClusterAdmin) doRaw(ctx context.Context, method, path, contentType stri
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, rd)
+	hc := a.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return a.send(ctx, hc, method, path, contentType, rd)
+}
+
+// send makes one request with hc and returns the answer's body.
+func (a *ClusterAdmin) send(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if cr, ok := body.(*countingReader); ok {
+		req.ContentLength = cr.total
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if a.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	hc := a.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eddybroker/eddy/appliance/acl"
 	"github.com/eddybroker/eddy/appliance/peers"
+	"github.com/eddybroker/eddy/appliance/slots"
 	"github.com/eddybroker/eddy/raftgroups"
 	"github.com/eddybroker/eddy/raftgroups/meta"
 )
@@ -28,11 +29,18 @@ type API struct {
 	// Authorizer checks plugin uploads and deletes (ALTER on the
 	// cluster); nil or disabled allows them.
 	Authorizer *acl.Authorizer
+	// System reports the node's version and slots and takes updates;
+	// nil serves neither.
+	System System
 }
 
 // Register adds the /v1 routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("GET "+peers.ReplicasPath, a.auth(peers.Handler(a.Host)))
+	var status func() slots.Status
+	if a.System != nil {
+		status = a.System.Status
+	}
+	mux.Handle("GET "+peers.ReplicasPath, a.auth(peers.Handler(a.Host, status)))
 	mux.Handle("GET /v1/cluster/nodes", a.auth(http.HandlerFunc(a.listNodes)))
 	mux.Handle("POST /v1/cluster/nodes", a.auth(http.HandlerFunc(a.addNode)))
 	mux.Handle("POST /v1/cluster/rebalance", a.auth(http.HandlerFunc(a.rebalance)))
@@ -40,6 +48,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/topics/{topic}/reassign", a.auth(http.HandlerFunc(a.reassign)))
 	a.registerPlugins(mux)
 	a.registerUsers(mux)
+	a.registerSystem(mux)
 	// Go's profiler, for diagnosing a node in the field.
 	mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
@@ -142,6 +151,9 @@ type NodeInfo struct {
 	MetaLeader bool   `json:"meta_leader"`
 	Replicas   int    `json:"replicas"`
 	Leaders    int    `json:"leaders"`
+	// System is the node's version and boot slots, as it last reported
+	// them.
+	System *slots.Status `json:"system,omitempty"`
 }
 
 func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
@@ -166,8 +178,12 @@ func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
 			state = "alive"
 		}
 		_, controller := voting[id]
-		out = append(out, NodeInfo{Node: n, State: state, Controller: controller, MetaLeader: id == metaLeader,
-			Replicas: replicas[id], Leaders: leaders[id]})
+		info := NodeInfo{Node: n, State: state, Controller: controller, MetaLeader: id == metaLeader,
+			Replicas: replicas[id], Leaders: leaders[id]}
+		if sys, ok := a.View.System(id); ok {
+			info.System = &sys
+		}
+		out = append(out, info)
 	}
 	writeJSON(w, out)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,21 +37,25 @@ func Main() {
 	log := zerolog.New(zerolog.ConsoleWriter{Out: console, NoColor: true, TimeFormat: "15:04:05.000"}).With().Timestamp().Str("pid1", "boot").Logger()
 	ctx, stop := context.WithCancel(context.Background())
 	go powerSignals(log, stop)
-	err := run(ctx, log)
+	var reboot atomic.Bool
+	err := run(ctx, log, func() { reboot.Store(true); stop() })
 	if err != nil && ctx.Err() == nil {
-		log.Error().Err(err).Msg("boot failed; powering off in 10 s")
+		// A box that cannot come up reboots: after an update that is the
+		// way back to the old slot, and otherwise it is a fresh try.
+		log.Error().Err(err).Msg("boot failed; rebooting in 10 s")
 		time.Sleep(10 * time.Second)
+		reboot.Store(true)
 	}
-	shutdown(log)
+	shutdown(log, reboot.Load())
 }
 
-// run brings the system up and supervises the broker until ctx ends.
-func run(ctx context.Context, log zerolog.Logger) error {
+// run brings the system up and supervises the broker until ctx ends;
+// reboot asks for a clean reboot.
+func run(ctx context.Context, log zerolog.Logger, reboot func()) error {
 	mountKernelFS(log)
 	go reap(ctx)
-	cmdline := readCmdline()
 	version := strings.TrimSpace(readString("/etc/eddy/version"))
-	log.Info().Str("version", version).Str("slot", cmdline["eddy.slot"]).Str("uptime", uptime().String()).Msg("eddy boot")
+	log.Info().Str("version", version).Str("uptime", uptime().String()).Msg("eddy boot")
 	if err := loadModules(log); err != nil {
 		log.Error().Err(err).Msg("kernel modules")
 	}
@@ -59,6 +64,11 @@ func run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	log.Info().Str("from", src).Str("hostname", cfg.Network.Hostname).Uint64("node_id", cfg.Node.NodeID).Msg("device config")
+	sys := openSystem(log, cfg, reboot)
+	if sys.slots != nil {
+		st := sys.Status()
+		log.Info().Str("slot", st.Slot).Str("state", st.State).Str("version", version).Str("updates", st.Updates).Msg("boot slot")
+	}
 	if err := configureNetwork(ctx, log, cfg.Network); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
@@ -71,7 +81,7 @@ func run(ctx context.Context, log zerolog.Logger) error {
 	if err := unix.Sethostname([]byte(kernelHostname(log, cfg))); err != nil {
 		log.Warn().Err(err).Msg("hostname")
 	}
-	supervise(ctx, log, cfg)
+	supervise(ctx, log, cfg, sys)
 	return nil
 }
 
@@ -187,6 +197,7 @@ func mountData(ctx context.Context, log zerolog.Logger) error {
 	if err := unix.Mount(dev, device.DataMount, "ext4", unix.MS_NOATIME|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", dev, device.DataMount, err)
 	}
+	growData(log, dev, device.DataMount) // first boot on a bigger disk: fill it (grow.go)
 	var st unix.Statfs_t
 	if err := unix.Statfs(device.DataMount, &st); err == nil {
 		log.Info().Str("device", dev).Uint64("free_mib", st.Bavail*uint64(st.Bsize)>>20).Msg("data partition mounted")
@@ -225,7 +236,12 @@ func kernelHostname(log zerolog.Logger, cfg device.Config) string {
 // supervise runs the broker and restarts it when it fails, waiting
 // 1 s, 2 s, ... up to 30 s between attempts; a broker that served for a
 // minute starts the backoff over.
-func supervise(ctx context.Context, log zerolog.Logger, cfg device.Config) {
+//
+// On a new slot's trial boot it also decides the update: serving for
+// update.healthy_after marks the slot good (the boot loader's default
+// from then on); not getting there within update.trial_timeout of the
+// kernel's start reboots, and the boot loader boots the old slot.
+func supervise(ctx context.Context, log zerolog.Logger, cfg device.Config, sys *applianceSystem) {
 	logCfg := cfg.Node.Log
 	if logCfg.Format == "" {
 		// The serial console looks like a terminal, but colour codes
@@ -233,15 +249,48 @@ func supervise(ctx context.Context, log zerolog.Logger, cfg device.Config) {
 		logCfg.Format = "json"
 	}
 	nodeLog := appliance.NewLogger(logCfg, os.Stdout)
+	var trialOver <-chan time.Time
+	if sys.trial() {
+		left := max(cfg.TrialDeadline()-uptime(), 0)
+		log.Warn().Str("slot", sys.slot()).Dur("healthy_after", cfg.HealthyDelay()).Dur("trial_left", left).
+			Msg("this slot is on trial: serving for healthy_after makes it the default; otherwise a reboot boots the old slot")
+		t := time.NewTimer(left)
+		defer t.Stop()
+		trialOver = t.C
+	}
+	failTrial := func() {
+		log.Error().Str("slot", sys.slot()).Dur("trial_timeout", cfg.TrialDeadline()).
+			Msg("the updated slot did not serve within update.trial_timeout; rebooting into the old slot")
+		sys.reboot()
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		started := time.Now()
-		node, err := appliance.Start(ctx, cfg.Node, nodeLog)
+		node, err := appliance.StartWith(ctx, cfg.Node, nodeLog, appliance.Options{System: sys})
 		if err == nil {
-			log.Info().Str("uptime", uptime().String()).Msg("EDDY READY: broker serving")
-			select {
-			case <-ctx.Done():
-			case err = <-node.Errors():
+			log.Info().Str("uptime", uptime().String()).Str("slot", sys.slot()).Str("version", sys.version).Msg("EDDY READY: broker serving")
+			var healthy <-chan time.Time
+			if trialOver != nil {
+				healthy = time.After(cfg.HealthyDelay())
+			}
+		serving:
+			for {
+				select {
+				case <-ctx.Done():
+					break serving
+				case err = <-node.Errors():
+					break serving
+				case <-healthy:
+					healthy = nil
+					if err := sys.markGood(); err != nil {
+						log.Error().Err(err).Msg("marking the updated slot good")
+						continue
+					}
+					trialOver = nil
+					log.Info().Str("slot", sys.slot()).Str("version", sys.version).Msg("EDDY SLOT GOOD: the updated slot served for healthy_after and is now the default")
+				case <-trialOver:
+					failTrial()
+				}
 			}
 			node.Close()
 		}
@@ -255,6 +304,8 @@ func supervise(ctx context.Context, log zerolog.Logger, cfg device.Config) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-trialOver:
+			failTrial()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
@@ -336,8 +387,8 @@ func watchPowerButton(log zerolog.Logger, pressed chan<- struct{}) {
 	log.Warn().Msg("no ACPI power button; power off with SIGTERM or SIGPWR")
 }
 
-// shutdown syncs, unmounts the data partition and powers off.
-func shutdown(log zerolog.Logger) {
+// shutdown syncs, unmounts the data partition and powers off, or reboots.
+func shutdown(log zerolog.Logger, reboot bool) {
 	unix.Sync()
 	for _, m := range []string{device.DataMount, espMount} {
 		if err := unix.Unmount(m, 0); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -345,18 +396,13 @@ func shutdown(log zerolog.Logger) {
 		}
 	}
 	unix.Sync()
+	if reboot {
+		log.Info().Msg("rebooting")
+		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	}
 	log.Info().Msg("powering off")
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	select {} // PID 1 must not exit
-}
-
-func readCmdline() map[string]string {
-	out := map[string]string{}
-	for _, f := range strings.Fields(readString("/proc/cmdline")) {
-		k, v, _ := strings.Cut(f, "=")
-		out[k] = v
-	}
-	return out
 }
 
 func readKV(file string) map[string]string {

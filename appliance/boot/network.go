@@ -161,8 +161,3 @@ func applyLease(log zerolog.Logger, link netlink.Link, n device.NetworkConfig, l
 	}
 	return ipnet, nil
 }
-
-// setClock is not implemented yet: it logs what it would use.
-func setClock(_ context.Context, log zerolog.Logger, servers []string) {
-	log.Warn().Strs("ntp", servers).Msg("NTP is not in this build yet; the clock stays as the hardware has it")
-}

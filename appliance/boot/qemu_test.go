@@ -40,7 +40,10 @@ const (
 // different device config into the image (DHCP instead of the static
 // address, another hostname, five partitions per new topic), boots it
 // again, sees the new config in effect and reads everything back from
-// the data partition.
+// the data partition. Last, with reboots allowed, it pushes a new version
+// with eddy image push (slot b boots once, serves and becomes the
+// default) and then an update whose /init exits (the kernel panics, the
+// box reboots into slot b by itself), checking the data each time.
 // It runs under `make image-test` (EDDY_IMAGE_TEST=1); it takes a few
 // minutes on two cores.
 func TestImageBoots(t *testing.T) {
@@ -143,8 +146,8 @@ func TestImageBoots(t *testing.T) {
 	start = time.Now()
 	vm.powerdown(t)
 	t.Logf("FIGURE power button to qemu exit %s", time.Since(start).Round(100*time.Millisecond))
-	if log := vm.serial(t); !strings.Contains(log, "power button pressed") || !strings.Contains(log, "powering off") {
-		t.Fatalf("no clean power-off in the serial log:\n%s", tail(log, 3000))
+	if log := vm.serial(t); !strings.Contains(log, "power button pressed") || !strings.Contains(log, "powering off") || strings.Contains(log, "data partition grown") {
+		t.Fatalf("no clean power-off (or a data partition grown on the image's own disk) in the serial log:\n%s", tail(log, 3000))
 	}
 
 	// A different device config written into the built image (eddy
@@ -168,13 +171,22 @@ func TestImageBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("FIGURE eddy image config (write a device config into the image) %s", time.Since(start).Round(time.Millisecond))
+	// Flashed onto a bigger disk: boot 2 grows the data partition to fill it.
+	if err := os.Truncate(img, 2<<30); err != nil {
+		t.Fatal(err)
+	}
 
 	// Second boot: everything is still there.
 	vm = startVM(t, dir, img, vars, "boot2")
 	serving = vm.waitReady(t)
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	t.Logf("FIGURE boot 2: qemu start to broker serving %s (TCG)", serving.Round(100*time.Millisecond))
 	// The new hostname is configured; the kernel keeps the old one, which
 	// the broker's Raft data is keyed on.
+	if log := vm.serial(t); !strings.Contains(log, "data partition grown") || !strings.Contains(log, "new_mib=1790") || !strings.Contains(log, "data file system grown") {
+		t.Fatalf("boot 2 did not grow the data partition to the 2 GiB disk:\n%s", tail(log, 3000))
+	}
 	if log := vm.serial(t); !strings.Contains(log, "hostname=eddy-qemu-2") || !strings.Contains(log, "keeping the old kernel hostname") || !strings.Contains(log, "network up (DHCP)") {
 		t.Fatalf("boot 2 did not use the new device config:\n%s", tail(log, 3000))
 	}
@@ -188,6 +200,86 @@ func TestImageBoots(t *testing.T) {
 		t.Fatalf("kcat after reboot read %q", got)
 	}
 	vm.powerdown(t)
+
+	// Updates, with the guest allowed to reboot: a new version pushed
+	// with eddy image push boots from slot b, serves, and becomes the
+	// default; then an update whose /init dies (the kernel panics and
+	// reboots, panic=10) falls back to slot b by itself.
+	updateImg := filepath.Join(dir, "update.img")
+	if _, err := image.Build(context.Background(), image.Options{Config: cfg, ConfigYAML: yml, Init: eddyBin, Kernel: kernel, Modules: modules, Version: "imagetest-2", Output: updateImg}); err != nil {
+		t.Fatal(err)
+	}
+	brokenInit := filepath.Join(dir, "broken-init")
+	build = exec.Command("go", "build", "-trimpath", "-o", brokenInit, "../image/testdata/hello")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	brokenImg := filepath.Join(dir, "broken.img")
+	if _, err := image.Build(context.Background(), image.Options{Config: cfg, ConfigYAML: yml, Init: brokenInit, Kernel: kernel, Modules: modules, Version: "imagetest-broken", Output: brokenImg}); err != nil {
+		t.Fatal(err)
+	}
+	vm = startVMWith(t, vmConfig{Dir: dir, Image: img, Vars: vars, Name: "boot3", Reboot: true, Timeout: 10 * time.Minute})
+	vm.waitReady(t)
+	if st := system(t); st.Slot != "a" || st.State != "good" || st.Version != "imagetest" {
+		t.Fatalf("before the update: %+v", st)
+	}
+	start = time.Now()
+	out, err := push(eddyBin, updateImg)
+	if err != nil || !strings.Contains(out, "update complete: slot b (version imagetest-2) is the default") {
+		t.Fatalf("eddy image push: %v\n%s\nserial:\n%s", err, out, tail(vm.serial(t), 4000))
+	}
+	t.Logf("FIGURE update: push to new slot serving and marked good %s (healthy_after 10s included)\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	if st := system(t); st.Slot != "b" || st.State != "good" || st.Version != "imagetest-2" || !st.Slots[1].Default {
+		t.Fatalf("after the update: %+v", st)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	consume(ctx, t, sdk.QUIC, "image-quic", quicRecords)
+	more := produce(ctx, t, sdk.TCP, "image-tcp-2", 20)
+
+	start = time.Now()
+	out, err = push(eddyBin, brokenImg)
+	if err == nil || !strings.Contains(out+err.Error(), "update rolled back") {
+		t.Fatalf("pushing a broken update: %v\n%s\nserial:\n%s", err, out, tail(vm.serial(t), 4000))
+	}
+	t.Logf("FIGURE rollback: push of a broken update to the box serving the old slot again %s\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	if log := vm.serial(t); !strings.Contains(log, "Attempted to kill init") {
+		t.Fatalf("the broken update did not panic the kernel:\n%s", tail(log, 4000))
+	}
+	if st := system(t); st.Slot != "b" || st.State != "good" || st.Version != "imagetest-2" || st.Slots[0].Version != "imagetest-broken" {
+		t.Fatalf("after the rollback: %+v", st)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	consume(ctx, t, sdk.QUIC, "image-quic", quicRecords)
+	consume(ctx, t, sdk.TCP, "image-tcp", tcpRecords)
+	consume(ctx, t, sdk.TCP, "image-tcp-2", more)
+	vm.powerdown(t)
+}
+
+// qemuAdminToken is the qemu example's node.admin_token.
+const qemuAdminToken = "lab-admin-token"
+
+// system asks the guest's admin API for its version and slots.
+func system(t *testing.T) sdk.SystemStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := (&sdk.ClusterAdmin{URL: fmt.Sprintf("http://127.0.0.1:%d", adminPort), Token: qemuAdminToken}).System(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// push runs eddy image push against the guest and returns its output.
+func push(eddyBin, img string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, eddyBin, "image", "push", fmt.Sprintf("127.0.0.1:%d", adminPort), img, "--admin-token", qemuAdminToken)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func dial(ctx context.Context, t *testing.T, tr sdk.Transport) *sdk.Client {

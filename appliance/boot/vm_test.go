@@ -28,6 +28,8 @@ type vmConfig struct {
 	// Reboot lets a guest reboot in place; without it qemu exits when the
 	// guest reboots (-no-reboot), as a test that expects none wants.
 	Reboot bool
+	// Timeout bounds this qemu run; 0 means vmTimeout.
+	Timeout time.Duration
 }
 
 type vm struct {
@@ -83,7 +85,10 @@ func startVMWith(t *testing.T, c vmConfig) *vm {
 	}
 	// The timeout is kept here rather than by timeout(1): killing that
 	// wrapper would leave qemu running, holding the forwarded ports.
-	limit := time.AfterFunc(vmTimeout, func() { _ = v.cmd.Process.Kill() })
+	if c.Timeout == 0 {
+		c.Timeout = vmTimeout
+	}
+	limit := time.AfterFunc(c.Timeout, func() { _ = v.cmd.Process.Kill() })
 	exited := make(chan struct{})
 	go func() { v.done <- v.cmd.Wait(); limit.Stop(); out.Close(); close(exited) }()
 	t.Cleanup(func() {

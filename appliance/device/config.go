@@ -35,9 +35,9 @@ const (
 	// DefaultInterface is the NIC configured when network.interface is
 	// unset: the first Ethernet device of a Debian kernel without udev.
 	DefaultInterface = "eth0"
-	// DefaultBootTries is how many boots a new slot gets before the boot
-	// loader falls back to the old one.
-	DefaultBootTries = 3
+	// DefaultTrialTimeout is how long a newly pushed slot may take to
+	// serve before the box reboots into the old one.
+	DefaultTrialTimeout = 10 * time.Minute
 	// DefaultHealthyAfter is how long the broker must serve before a newly
 	// booted slot is marked good.
 	DefaultHealthyAfter = 30 * time.Second
@@ -83,16 +83,22 @@ type NetworkConfig struct {
 	Gateway string `yaml:"gateway"`
 	// DNS servers (IP addresses) for a static address.
 	DNS []string `yaml:"dns"`
-	// NTP servers (host names or IP addresses) to set the clock from at
-	// boot; empty leaves the clock as the hardware has it.
+	// NTP servers (host names or IP addresses, port 123) to set the clock
+	// from: at boot, before the broker starts, the first to answer within
+	// 10 s steps the clock if it is off by more than a second; without an
+	// answer the boot goes on and they are retried in the background
+	// (5 s, 10 s, ... up to every 5 min), then asked every hour. Empty
+	// leaves the clock as the hardware has it.
 	NTP []string `yaml:"ntp"`
 }
 
 // DataConfig is the data partition.
 type DataConfig struct {
-	// Size of the data partition: bytes, or a number with KiB, MiB, GiB
-	// or TiB ("4GiB"); a whole number of MiB, 64 MiB or more. Empty means
-	// 1 GiB.
+	// Size of the data partition in the image: bytes, or a number with
+	// KiB, MiB, GiB or TiB ("4GiB"); a whole number of MiB, 64 MiB or
+	// more. Empty means 1 GiB. It is the minimum: on its first boot on a
+	// bigger disk the partition (and its ext4 file system) grows to fill
+	// the disk.
 	Size string `yaml:"size"`
 }
 
@@ -111,9 +117,11 @@ type KernelConfig struct {
 type UpdateConfig struct {
 	// Disabled refuses updates pushed through the admin API.
 	Disabled bool `yaml:"disabled"`
-	// BootTries is how many boots a newly written slot gets before the
-	// boot loader goes back to the old slot (1..10; 0 means 3).
-	BootTries int `yaml:"boot_tries"`
+	// TrialTimeout is how long a newly pushed slot, booted once on
+	// trial, may take to serve and stay healthy before the box reboots
+	// into the old slot (Go duration, 1m..1h; empty means 10m). A slot
+	// whose kernel panics reboots sooner (panic= on the command line).
+	TrialTimeout string `yaml:"trial_timeout"`
 	// HealthyAfter is how long the broker must serve before the running
 	// slot is marked good (Go duration; empty means 30s).
 	HealthyAfter string `yaml:"healthy_after"`
@@ -172,8 +180,8 @@ func (c *Config) ApplyDefaults() {
 	if c.Kernel.Cmdline == "" {
 		c.Kernel.Cmdline = DefaultCmdline
 	}
-	if c.Update.BootTries == 0 {
-		c.Update.BootTries = DefaultBootTries
+	if c.Update.TrialTimeout == "" {
+		c.Update.TrialTimeout = DefaultTrialTimeout.String()
 	}
 	if c.Update.HealthyAfter == "" {
 		c.Update.HealthyAfter = DefaultHealthyAfter.String()
@@ -257,11 +265,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("kernel.cmdline: %s is set by the image builder; remove it", f)
 		}
 	}
-	if c.Update.BootTries < 1 || c.Update.BootTries > 10 {
-		return fmt.Errorf("update.boot_tries: %d is outside 1..10", c.Update.BootTries)
-	}
-	if d, err := time.ParseDuration(c.Update.HealthyAfter); err != nil || d < 0 || d > time.Hour {
+	healthy, err := time.ParseDuration(c.Update.HealthyAfter)
+	if err != nil || healthy < 0 || healthy > time.Hour {
 		return fmt.Errorf("update.healthy_after: %q is not a duration between 0s and 1h", c.Update.HealthyAfter)
+	}
+	trial, err := time.ParseDuration(c.Update.TrialTimeout)
+	if err != nil || trial < time.Minute || trial > time.Hour {
+		return fmt.Errorf("update.trial_timeout: %q is not a duration between 1m and 1h", c.Update.TrialTimeout)
+	}
+	if trial <= healthy {
+		return fmt.Errorf("update.trial_timeout: %s leaves no time to serve for update.healthy_after (%s); make it longer", trial, healthy)
 	}
 	return nil
 }
@@ -281,6 +294,15 @@ func (c *Config) Modules() []string {
 		}
 	}
 	return out
+}
+
+// TrialDeadline returns update.trial_timeout.
+func (c *Config) TrialDeadline() time.Duration {
+	d, err := time.ParseDuration(c.Update.TrialTimeout)
+	if err != nil {
+		return DefaultTrialTimeout
+	}
+	return d
 }
 
 // HealthyDelay returns update.healthy_after.

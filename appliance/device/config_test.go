@@ -19,8 +19,9 @@ func examples(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	three, _ := filepath.Glob("../../firmware-config/examples/devices/three-box/*.yaml")
-	files = append(append(files, more...), three...)
-	if len(files) < 5 {
+	qemuCluster, _ := filepath.Glob("../../firmware-config/examples/qemu-cluster/*.yaml")
+	files = append(append(append(files, more...), three...), qemuCluster...)
+	if len(files) < 8 {
 		t.Fatalf("found only %d example device configs: %v", len(files), files)
 	}
 	return files
@@ -69,7 +70,7 @@ func TestDefaults(t *testing.T) {
 	if size, _ := c.DataSize(); size != DefaultDataSize {
 		t.Fatalf("data size %d", size)
 	}
-	if c.Update.BootTries != 3 || c.HealthyDelay().String() != "30s" || c.Kernel.Cmdline != DefaultCmdline {
+	if c.TrialDeadline() != DefaultTrialTimeout || c.HealthyDelay().String() != "30s" || c.Kernel.Cmdline != DefaultCmdline {
 		t.Fatalf("defaults: %+v %+v", c.Update, c.Kernel)
 	}
 	if got := strings.Join(c.Modules(), ","); got != "crc32c_generic,ext4,vfat,nls_cp437,nls_ascii,nls_utf8" {
@@ -99,7 +100,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"module", "kernel:\n  modules: [virtio_net.ko]\n", "kernel.modules[0]"},
 		{"module twice", "kernel:\n  modules: [nvme, nvme]\n", "kernel.modules: nvme is listed twice"},
 		{"cmdline slot", "kernel:\n  cmdline: console=ttyS0 eddy.slot=a\n", "kernel.cmdline: eddy.slot=a is set by the image builder"},
-		{"boot tries", "update:\n  boot_tries: 11\n", "update.boot_tries: 11 is outside 1..10"},
+		{"boot tries", "update:\n  boot_tries: 3\n", "field boot_tries not found"},
+		{"trial timeout", "update:\n  trial_timeout: 30s\n", "update.trial_timeout: \"30s\" is not a duration between 1m and 1h"},
+		{"trial shorter than healthy", "update:\n  trial_timeout: 1m\n  healthy_after: 2m\n", "leaves no time to serve"},
 		{"healthy after", "update:\n  healthy_after: soon\n", "update.healthy_after"},
 	}
 	for _, tt := range tests {

@@ -5,19 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eddybroker/eddy/appliance/device"
+	"github.com/eddybroker/eddy/appliance/slots"
 )
 
 // Where things are in the image. appliance/boot reads the same names.
@@ -37,14 +36,17 @@ const (
 	// DefaultESPSize holds systemd-boot and two UKIs of about 25 MB each,
 	// with room for bigger kernels.
 	DefaultESPSize = 256 << 20
-	// Debian's paths for the boot loader and the UKI stub
-	// (systemd-boot-efi).
+	// Debian's paths for the amd64 boot loader and UKI stub
+	// (systemd-boot-efi); Arch.Stub and Arch.Bootloader give every
+	// architecture's.
 	DefaultStub       = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
 	DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 )
 
-// powerModules are added when the kernel has them (ACPI platforms).
-var powerModules = []string{"button", "evdev"}
+// platformModules are added when the kernel has them: the ACPI power
+// button and evdev, through which boot reads it, and efivarfs, through
+// which updates talk to the boot loader.
+var platformModules = []string{"button", "evdev", "efivarfs"}
 
 // epoch is the time stamped on every file of the image: 1980-01-01, the
 // FAT epoch, so nothing depends on when or where the image was built.
@@ -56,14 +58,24 @@ type Options struct {
 	// as is (comments kept) to the EFI partition and the initramfs.
 	Config     device.Config
 	ConfigYAML []byte
-	// Init is the eddy binary to run as /init: a static linux/amd64 ELF
-	// (CGO_ENABLED=0).
+	// Arch is the architecture the image is for: amd64 (the default)
+	// or arm64 (Arches).
+	Arch string
+	// Sysroot is where the defaults of Kernel, Modules, Stub and
+	// Bootloader are looked for: "" is this machine; a directory where
+	// Debian's packages for Arch were extracted is another (bin/arm64-root
+	// from make image-deps-arm64).
+	Sysroot string
+	// Init is the eddy binary to run as /init: a static linux ELF for
+	// Arch (CGO_ENABLED=0).
 	Init string
 	// Kernel is the kernel (vmlinuz); Modules its /lib/modules/<version>
-	// directory. Their versions must match.
+	// directory. Their versions must match. Both default to the newest
+	// Sysroot/boot/vmlinuz-* for Arch (KernelIn).
 	Kernel  string
 	Modules string
-	// Stub and Bootloader default to Debian's systemd-boot-efi files.
+	// Stub and Bootloader default to Debian's systemd-boot-efi files for
+	// Arch under Sysroot.
 	Stub       string
 	Bootloader string
 	// Version is the image version shown by the boot loader and eddy.
@@ -82,15 +94,10 @@ type Result struct {
 	Modules       []string // modules in the initramfs, in load order
 }
 
-// KernelFor returns the newest /boot/vmlinuz-* and its module directory.
+// KernelFor returns this machine's newest amd64 /boot/vmlinuz-* and its
+// module directory (KernelIn for other architectures and roots).
 func KernelFor() (kernel, modules string, err error) {
-	ks, _ := filepath.Glob("/boot/vmlinuz-*")
-	if len(ks) == 0 {
-		return "", "", errors.New("image: no /boot/vmlinuz-*; install Debian's linux-image-amd64 (make image does) or pass --kernel")
-	}
-	sort.Slice(ks, func(i, j int) bool { return versionLess(ks[i], ks[j]) })
-	k := ks[len(ks)-1]
-	return k, filepath.Join("/lib/modules", strings.TrimPrefix(filepath.Base(k), "vmlinuz-")), nil
+	return KernelIn(DefaultArch, "")
 }
 
 var digits = regexp.MustCompile(`\d+|\D+`)
@@ -114,11 +121,9 @@ func versionLess(a, b string) bool {
 // Build writes the image.
 func Build(ctx context.Context, o Options) (Result, error) {
 	var res Result
-	if o.Stub == "" {
-		o.Stub = DefaultStub
-	}
-	if o.Bootloader == "" {
-		o.Bootloader = DefaultBootloader
+	arch, err := o.resolve()
+	if err != nil {
+		return res, err
 	}
 	if o.ESPSize == 0 {
 		o.ESPSize = DefaultESPSize
@@ -126,15 +131,18 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	if err := checkInit(o.Init); err != nil {
+	if err := checkInit(o.Init, arch); err != nil {
 		return res, err
 	}
 	for _, f := range []string{o.Kernel, o.Stub, o.Bootloader} {
 		if _, err := os.Stat(f); err != nil {
-			return res, fmt.Errorf("image: %w (make image installs Debian's linux-image-amd64 and systemd-boot-efi)", err)
+			return res, fmt.Errorf("image: %w (%s)", err, arch.deps)
 		}
 	}
-	for _, tool := range []string{"objcopy", "mkfs.fat", "mcopy", "mmd", "mke2fs"} {
+	if _, err := arch.objcopy(); err != nil {
+		return res, err
+	}
+	for _, tool := range []string{"mkfs.fat", "mcopy", "mmd", "mke2fs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return res, fmt.Errorf("image: %s not found; install binutils, dosfstools, mtools and e2fsprogs (make image does)", tool)
 		}
@@ -148,16 +156,18 @@ func Build(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("image: %w", err)
 	}
 	defer os.RemoveAll(work)
+	// A gzip-compressed kernel (Debian's unsigned arm64 ones) goes into
+	// the UKI decompressed: the stub needs a PE file.
+	if o.Kernel, err = arch.kernelFor(o.Kernel, work); err != nil {
+		return res, err
+	}
 
 	// Initramfs: eddy as /init, the modules, the build-time device config.
 	mods, err := resolveModules(o.Modules, o.Config.Modules())
 	if err != nil {
 		return res, err
 	}
-	// The ACPI power button (and evdev, through which boot reads it) on
-	// kernels and platforms that have them: how a box is told to power
-	// off cleanly.
-	for _, name := range powerModules {
+	for _, name := range platformModules {
 		more, err := resolveModules(o.Modules, []string{name})
 		if err != nil {
 			continue
@@ -212,39 +222,39 @@ func Build(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("image: %w", err)
 	}
 
-	// One UKI per slot; they differ in eddy.slot only.
+	// The same UKI in both slots: the running one learns its slot from
+	// the boot loader (LoaderEntrySelected), so an update is one file,
+	// whichever slot it goes to.
 	stage := filepath.Join(work, "esp")
-	for _, d := range []string{"EFI/BOOT", "EFI/Linux", "loader", "eddy"} {
+	for _, d := range []string{"EFI/BOOT", slots.UKIDir, "loader", "eddy"} {
 		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
 			return res, fmt.Errorf("image: %w", err)
 		}
 	}
-	for _, slot := range []string{"a", "b"} {
-		osrel := fmt.Sprintf("NAME=eddy\nID=eddy\nPRETTY_NAME=\"eddy %s (slot %s)\"\nVERSION_ID=%q\nIMAGE_ID=eddy\nIMAGE_VERSION=%q\n", o.Version, slot, o.Version, o.Version)
-		cmdline := o.Config.Kernel.Cmdline + " eddy.slot=" + slot
-		out := filepath.Join(stage, "EFI/Linux", "eddy-"+slot+".efi")
-		if err := buildUKI(ctx, o.Stub, out, []ukiSection{
-			{Name: ".osrel", Data: []byte(osrel)},
-			{Name: ".cmdline", Data: []byte(cmdline + "\x00")},
-			{Name: ".linux", File: o.Kernel},
-			{Name: ".initrd", File: initrdFile},
-		}); err != nil {
-			return res, err
-		}
-		st, err := os.Stat(out)
-		if err != nil {
-			return res, fmt.Errorf("image: %w", err)
-		}
-		res.UKISize = st.Size()
-	}
-	if err := copyFile(o.Bootloader, filepath.Join(stage, "EFI/BOOT/BOOTX64.EFI")); err != nil {
+	osrel := fmt.Sprintf("NAME=eddy\nID=eddy\nPRETTY_NAME=\"eddy %s\"\nVERSION_ID=%q\nIMAGE_ID=eddy\nIMAGE_VERSION=%q\n", o.Version, o.Version, o.Version)
+	uki := filepath.Join(stage, slots.UKIDir, slots.EntryID(slots.Names[0]))
+	if err := buildUKI(ctx, o.Stub, uki, []ukiSection{
+		{Name: ".osrel", Data: []byte(osrel)},
+		{Name: ".cmdline", Data: []byte(o.Config.Kernel.Cmdline + "\x00")},
+		{Name: ".linux", File: o.Kernel},
+		{Name: ".initrd", File: initrdFile},
+	}); err != nil {
 		return res, err
 	}
-	// timeout 0 boots the default at once; systemd-boot names a UKI entry
-	// after its file, so the pattern also matches eddy-a+3-0.efi once
-	// boot counting renames it.
-	loader := "timeout 0\ndefault eddy-a*\neditor no\n"
-	if err := os.WriteFile(filepath.Join(stage, "loader/loader.conf"), []byte(loader), 0o644); err != nil {
+	st, err := os.Stat(uki)
+	if err != nil {
+		return res, fmt.Errorf("image: %w", err)
+	}
+	res.UKISize = st.Size()
+	if err := copyFile(uki, filepath.Join(stage, slots.UKIDir, slots.EntryID(slots.Names[1]))); err != nil {
+		return res, err
+	}
+	if err := copyFile(o.Bootloader, filepath.Join(stage, arch.BootFile())); err != nil {
+		return res, err
+	}
+	// Slot a is the default; an update boots the other slot once and
+	// makes it the default when it proves itself (appliance/slots).
+	if err := os.WriteFile(filepath.Join(stage, slots.LoaderConf), slots.LoaderConfFor(slots.Names[0]), 0o644); err != nil {
 		return res, fmt.Errorf("image: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(stage, ConfigPath), o.ConfigYAML, 0o644); err != nil {
@@ -362,15 +372,16 @@ func tool(ctx context.Context, name string, args ...string) error {
 func alignUp64(n, a int64) int64 { return (n + a - 1) / a * a }
 
 // checkInit refuses an /init the kernel cannot run: not an ELF, for
-// another machine, or dynamically linked (the initramfs has no libc).
-func checkInit(path string) error {
+// another machine than arch's, or dynamically linked (the initramfs has
+// no libc).
+func checkInit(path string, arch Arch) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("image: init binary %s: %w", path, err)
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("image: init binary %s is for %s; the image is amd64", path, f.Machine)
+	if f.Machine != arch.ELF {
+		return fmt.Errorf("image: init binary %s is for %s; the image is %s (build eddy with GOOS=linux GOARCH=%s CGO_ENABLED=0)", path, f.Machine, arch.Name, arch.Name)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {

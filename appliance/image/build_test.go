@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/eddybroker/eddy/appliance/device"
+	"github.com/eddybroker/eddy/appliance/slots"
 )
 
 // fakeModules writes a modules directory in the layout of
@@ -200,6 +201,7 @@ func TestBuildReproducible(t *testing.T) {
 	dir := filepath.Dir(opts.Output)
 	yml := opts.ConfigYAML
 	var sums [2][32]byte
+	var res0 Result
 	for i := range sums {
 		opts.Output = filepath.Join(dir, fmt.Sprintf("eddy%d.img", i))
 		res, err := Build(context.Background(), opts)
@@ -209,6 +211,7 @@ func TestBuildReproducible(t *testing.T) {
 		if res.Size != 130<<20 || res.UKISize == 0 || len(res.Modules) != 13 {
 			t.Fatalf("result %+v", res)
 		}
+		res0 = res
 		b, err := os.ReadFile(opts.Output)
 		if err != nil {
 			t.Fatal(err)
@@ -231,6 +234,24 @@ func TestBuildReproducible(t *testing.T) {
 	}
 	if got := mtype(t, opts.Output, ConfigPath); got != string(yml) {
 		t.Fatalf("%s on the EFI partition:\n%s", ConfigPath, got)
+	}
+	// Both slots hold the same UKI, slot a is the boot loader's default,
+	// and ReadUKI finds what an update push sends.
+	if a, b := mtype(t, opts.Output, "EFI/Linux/eddy-a.efi"), mtype(t, opts.Output, "EFI/Linux/eddy-b.efi"); a != b || len(a) < 1000 {
+		t.Fatalf("slot UKIs differ or are empty: %d and %d bytes", len(a), len(b))
+	}
+	if got := mtype(t, opts.Output, slots.LoaderConf); got != string(slots.LoaderConfFor("a")) {
+		t.Fatalf("loader.conf:\n%s", got)
+	}
+	uki, osrel, err := ReadUKI(context.Background(), opts.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(uki)) != res0.UKISize || osrel["IMAGE_VERSION"] != "test" {
+		t.Fatalf("ReadUKI: %d bytes (built %d), os-release %v", len(uki), res0.UKISize, osrel)
+	}
+	if _, err := slots.CheckUKI(bytes.NewReader(uki)); err != nil {
+		t.Fatalf("the built UKI fails the update check: %v", err)
 	}
 }
 

@@ -112,7 +112,13 @@ func WriteConfig(ctx context.Context, img string, cfg device.Config, yml []byte)
 		return fmt.Errorf("image %s: no %s and %s partitions; is this an eddy image?", img, ESPName, DataName)
 	}
 	if size, _ := cfg.DataSize(); size != data.Size {
-		return fmt.Errorf("data.size: %s, but the image's data partition is %d MiB; a per-device config cannot resize it (build an image with this size)", cfg.Data.Size, data.Size>>20)
+		// A disk that has booted has a data partition grown to fill it
+		// (appliance/boot): its size is no image's data.size.
+		grown := ""
+		if data.Size > size {
+			grown = " (if this disk has booted, its data partition grew to fill it: write per-device configs into the image before flashing)"
+		}
+		return fmt.Errorf("data.size: %s, but the image's data partition is %d MiB; a per-device config cannot resize it (build an image with this size)%s", cfg.Data.Size, data.Size>>20, grown)
 	}
 	work, err := os.MkdirTemp("", "eddy-image-config-*")
 	if err != nil {

@@ -12,6 +12,12 @@
 // random GUIDs and serials, directory order) is fixed, so the same inputs
 // give the same bytes.
 //
+// Images are for amd64 (the default) or arm64 (Arch, arch.go): the
+// /init machine, the stub, the boot loader and the kernel must agree, and
+// the kernel, modules, stub and boot loader may come from a sysroot where
+// Debian's packages for the other architecture were unpacked. arm64
+// kernels go into the UKI decompressed: systemd 252's stub needs a PE.
+//
 // It does not boot anything (appliance/boot does, inside the image) and
 // does not talk to a running box.
 package image

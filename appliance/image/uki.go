@@ -15,6 +15,8 @@ import (
 // bookworm has no ukify, so objcopy adds them; each section's address must
 // lie past the stub's own sections (fixed addresses from older recipes
 // overlap this stub), so they are laid out from the stub's last section.
+// The objcopy used is one that writes PE files for the stub's machine
+// (a cross binutils' for another architecture's stub).
 func buildUKI(ctx context.Context, stub, out string, sections []ukiSection) error {
 	f, err := pe.Open(stub)
 	if err != nil {
@@ -30,6 +32,10 @@ func buildUKI(ctx context.Context, stub, out string, sections []ukiSection) erro
 	f.Close()
 	if end == 0 {
 		return fmt.Errorf("uki: stub %s has no sections", stub)
+	}
+	objcopy, err := objcopyFor(f.Machine)
+	if err != nil {
+		return err
 	}
 	args := []string{}
 	vma := base + alignUp(end, 4096)
@@ -59,7 +65,7 @@ func buildUKI(ctx context.Context, stub, out string, sections []ukiSection) erro
 		vma += alignUp(uint64(st.Size()), 4096)
 	}
 	args = append(args, stub, out)
-	if b, err := exec.CommandContext(ctx, "objcopy", args...).CombinedOutput(); err != nil {
+	if b, err := exec.CommandContext(ctx, objcopy, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("uki: objcopy: %w: %s", err, b)
 	}
 	return fixTimestamp(out)

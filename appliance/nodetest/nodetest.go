@@ -27,7 +27,9 @@ func WithConfig(f func(*nodecfg.Config)) Option { return Option(f) }
 type Node struct {
 	*appliance.Node
 	Config nodecfg.Config
-	t      testing.TB
+	// Options are passed to appliance.StartWith at every start.
+	Options appliance.Options
+	t       testing.TB
 }
 
 // Start starts a single node on 127.0.0.1 with ports chosen by the kernel
@@ -36,11 +38,17 @@ type Node struct {
 // unless EDDY_TEST_LOG=debug is set.
 func Start(t testing.TB, opts ...Option) *Node {
 	t.Helper()
+	return StartWith(t, appliance.Options{}, opts...)
+}
+
+// StartWith is Start with the node's appliance.Options.
+func StartWith(t testing.TB, ao appliance.Options, opts ...Option) *Node {
+	t.Helper()
 	cfg := baseConfig(t)
 	for _, o := range opts {
 		o(&cfg)
 	}
-	n := &Node{Config: cfg, t: t}
+	n := &Node{Config: cfg, Options: ao, t: t}
 	if err := n.tryStart(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +71,7 @@ func baseConfig(t testing.TB) nodecfg.Config {
 func (n *Node) tryStart() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	node, err := appliance.Start(ctx, n.Config, testLogger(n.t))
+	node, err := appliance.StartWith(ctx, n.Config, testLogger(n.t), n.Options)
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.Config.NodeID, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/eddybroker/eddy/appliance/slots"
 	"github.com/eddybroker/eddy/raftgroups"
 )
 
@@ -23,6 +24,9 @@ const ReplicasPath = "/v1/internal/replicas"
 type Report struct {
 	NodeID   uint64                   `json:"node_id"`
 	Replicas []raftgroups.ReplicaInfo `json:"replicas"`
+	// System is the node's version and boot slots (nodes before it
+	// existed leave it out).
+	System *slots.Status `json:"system,omitempty"`
 }
 
 // Config configures a View.
@@ -43,6 +47,8 @@ type Config struct {
 	// node's. Nil means plain HTTP.
 	TLS    *tls.Config
 	Logger zerolog.Logger
+	// System reports this node's version and slots; nil reports none.
+	System func() slots.Status
 }
 
 type replicaKey struct{ shard, node uint64 }
@@ -71,6 +77,8 @@ type View struct {
 	// down records when Raft failed to reach a node; it counts as dead
 	// until it answers a poll after that.
 	down map[uint64]time.Time
+	// systems is each node's last reported version and slots.
+	systems map[uint64]slots.Status
 }
 
 // New returns a view of host's cluster; Run keeps it current.
@@ -102,6 +110,7 @@ func newView(self uint64, cfg Config) *View {
 		leaderEnd: map[uint64]int64{},
 		leaders:   map[uint64]leaderInfo{},
 		down:      map[uint64]time.Time{},
+		systems:   map[uint64]slots.Status{},
 		now:       time.Now,
 		started:   time.Now(),
 	}
@@ -129,7 +138,7 @@ func (v *View) Poll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for id, n := range st.Nodes {
 		if id == self {
-			reports <- Report{NodeID: self, Replicas: v.host.Replicas()}
+			reports <- Report{NodeID: self, Replicas: v.host.Replicas(), System: systemOf(v.cfg.System)}
 			continue
 		}
 		wg.Go(func() {
@@ -200,6 +209,9 @@ func (v *View) absorb(reports <-chan Report) {
 	var from []uint64
 	for r := range reports {
 		v.lastSeen[r.NodeID] = now
+		if r.System != nil {
+			v.systems[r.NodeID] = *r.System
+		}
 		// Forget what the node no longer hosts.
 		for k := range v.replicas {
 			if k.node == r.NodeID {
@@ -350,11 +362,27 @@ func (v *View) Replica(shard, node uint64) (raftgroups.ReplicaInfo, bool) {
 }
 
 // Handler serves this node's report at ReplicasPath.
-func Handler(host *raftgroups.Host) http.Handler {
+func Handler(host *raftgroups.Host, system func() slots.Status) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		reps := host.Replicas()
 		slices.SortFunc(reps, func(a, b raftgroups.ReplicaInfo) int { return cmp.Compare(a.ShardID, b.ShardID) })
-		json.NewEncoder(w).Encode(Report{NodeID: host.NodeID(), Replicas: reps})
+		json.NewEncoder(w).Encode(Report{NodeID: host.NodeID(), Replicas: reps, System: systemOf(system)})
 	})
+}
+
+func systemOf(f func() slots.Status) *slots.Status {
+	if f == nil {
+		return nil
+	}
+	st := f()
+	return &st
+}
+
+// System returns a node's last reported version and slots.
+func (v *View) System(node uint64) (slots.Status, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	st, ok := v.systems[node]
+	return st, ok
 }

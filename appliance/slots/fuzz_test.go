@@ -1,8 +1,10 @@
-package slots
+package slots_test
 
 import (
 	"bytes"
 	"testing"
+
+	. "github.com/eddybroker/eddy/appliance/slots"
 )
 
 // FuzzCheckUKI feeds CheckUKI what an update push may carry: it must

@@ -1,60 +1,29 @@
-package slots
+package slots_test
 
 import (
 	"bytes"
-	"debug/pe"
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/eddybroker/eddy/appliance/slots"
+	"github.com/eddybroker/eddy/appliance/slots/slotstest"
 )
 
-// fakeUKI returns a PE file with the named sections, each holding its
-// data: enough for debug/pe, which is what slots reads UKIs with.
 func fakeUKI(machine uint16, sections map[string]string) []byte {
-	names := []string{".osrel", ".cmdline", ".linux", ".initrd"}
-	var present []string
-	for _, n := range names {
-		if _, ok := sections[n]; ok {
-			present = append(present, n)
-		}
-	}
-	var b bytes.Buffer
-	dos := make([]byte, 64)
-	copy(dos, "MZ")
-	binary.LittleEndian.PutUint32(dos[0x3c:], 64)
-	b.Write(dos)
-	b.WriteString("PE\x00\x00")
-	hdr := pe.FileHeader{Machine: machine, NumberOfSections: uint16(len(present))}
-	_ = binary.Write(&b, binary.LittleEndian, hdr)
-	dataAt := uint32(b.Len() + 40*len(present))
-	var data bytes.Buffer
-	for _, n := range present {
-		var sh pe.SectionHeader32
-		copy(sh.Name[:], n)
-		sh.VirtualSize = uint32(len(sections[n]))
-		sh.SizeOfRawData = uint32(len(sections[n]))
-		sh.PointerToRawData = dataAt + uint32(data.Len())
-		_ = binary.Write(&b, binary.LittleEndian, sh)
-		data.WriteString(sections[n])
-	}
-	b.Write(data.Bytes())
-	return b.Bytes()
+	return slotstest.PE(machine, sections)
 }
 
-func eddyUKI(version string) []byte {
-	return fakeUKI(peMachine, map[string]string{
-		".osrel":   "NAME=eddy\nID=eddy\nPRETTY_NAME=\"eddy " + version + "\"\nIMAGE_VERSION=\"" + version + "\"\n\x00\x00",
-		".cmdline": "console=ttyS0 panic=10\x00",
-		".linux":   "kernel",
-		".initrd":  "initrd",
-	})
-}
+func eddyUKI(version string) []byte { return slotstest.UKI(version) }
 
-// box is an EFI partition and efivarfs as an image leaves them, booted
-// from slot a.
+var peMachine = slotstest.Machine
+
+// box is a fresh image's EFI partition and variables, booted from slot a;
+// it records how the EFI partition was made writable.
 type box struct {
+	*slotstest.Box
 	esp      string
 	vars     EFIVars
 	writable []bool
@@ -62,32 +31,14 @@ type box struct {
 
 func newBox(t *testing.T) *box {
 	t.Helper()
-	b := &box{esp: t.TempDir(), vars: EFIVars{Dir: t.TempDir()}}
-	for _, d := range []string{UKIDir, "loader"} {
-		if err := os.MkdirAll(filepath.Join(b.esp, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range Names {
-		if err := os.WriteFile(filepath.Join(b.esp, UKIDir, EntryID(n)), eddyUKI("v1"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(b.esp, LoaderConf), LoaderConfFor("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b.boot(t, "a")
-	return b
+	b := slotstest.NewBox(t, "v1")
+	return &box{Box: b, esp: b.ESP, vars: b.Vars}
 }
 
-// boot is what systemd-boot does: record the entry it boots, consuming
-// a one-shot entry.
-func (b *box) boot(t *testing.T, slot string) {
-	t.Helper()
-	if err := b.vars.Set(LoaderEntrySelected, EntryID(slot)); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(b.vars.file(LoaderEntryOneShot))
+func (b *box) boot(t *testing.T, slot string) { b.Boot(t, slot) }
+
+func oneShotFile(v EFIVars) string {
+	return filepath.Join(v.Dir, LoaderEntryOneShot+"-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f")
 }
 
 func (b *box) open(t *testing.T) *Slots {
@@ -185,9 +136,9 @@ func TestInstallRefusesWhatIsNotAnEddyKernel(t *testing.T) {
 	other := peMachine ^ 0x1
 	cases := map[string][]byte{
 		"not a unified kernel image": []byte("#!/bin/sh\necho hello\n"),
-		"machine":       fakeUKI(other, map[string]string{".osrel": "ID=eddy\n", ".cmdline": "x", ".linux": "k", ".initrd": "i"}),
-		".initrd":       fakeUKI(peMachine, map[string]string{".osrel": "ID=eddy\n", ".cmdline": "x", ".linux": "k"}),
-		"not eddy's":    fakeUKI(peMachine, map[string]string{".osrel": "ID=debian\nPRETTY_NAME=\"Debian\"\n", ".cmdline": "x", ".linux": "k", ".initrd": "i"}),
+		"machine":                    fakeUKI(other, map[string]string{".osrel": "ID=eddy\n", ".cmdline": "x", ".linux": "k", ".initrd": "i"}),
+		".initrd":                    fakeUKI(peMachine, map[string]string{".osrel": "ID=eddy\n", ".cmdline": "x", ".linux": "k"}),
+		"not eddy's":                 fakeUKI(peMachine, map[string]string{".osrel": "ID=debian\nPRETTY_NAME=\"Debian\"\n", ".cmdline": "x", ".linux": "k", ".initrd": "i"}),
 	}
 	for want, uki := range cases {
 		b := newBox(t)
@@ -234,11 +185,11 @@ func TestEFIVarsRoundTrip(t *testing.T) {
 			t.Fatalf("round trip %q: %q %v", s, got, err)
 		}
 	}
-	raw, _ := os.ReadFile(v.file(LoaderEntryOneShot))
-	if binary.LittleEndian.Uint32(raw) != loaderVarAttrs {
+	raw, _ := os.ReadFile(oneShotFile(v))
+	if binary.LittleEndian.Uint32(raw) != 7 /* non-volatile, boot and runtime access */ {
 		t.Fatalf("attributes %x", raw[:4])
 	}
-	if err := os.WriteFile(v.file(LoaderEntrySelected), []byte{7, 0, 0, 0, 'a'}, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(v.Dir, LoaderEntrySelected+"-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"), []byte{7, 0, 0, 0, 'a'}, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Get(LoaderEntrySelected); err == nil {

@@ -49,8 +49,40 @@ func newClusterCmd(g *globals) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect and change the cluster's nodes (through the admin API, --admin)",
 	}
-	cmd.AddCommand(newClusterNodesCmd(g), newClusterAddNodeCmd(g), newClusterRebalanceCmd(g))
+	cmd.AddCommand(newClusterStatusCmd(g), newClusterNodesCmd(g), newClusterAddNodeCmd(g), newClusterRebalanceCmd(g))
 	return cmd
+}
+
+func newClusterStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Each node's state, version and boot slot (on eddy appliances)",
+		Long: `Show every node with its state, the eddy version it runs and, on nodes booted
+from an eddy image, the running slot, whether that slot is the boot loader's
+default (good) or on trial after an update, and the other slot's version.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nodes, err := g.adminClient().Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTATE\tVERSION\tSLOT\tSLOT STATE\tOTHER SLOT\tLEADERS\tUPDATES")
+			for _, n := range nodes {
+				version, slot, state, other, updates := "?", "-", "-", "-", "-"
+				if s := n.System; s != nil {
+					version, slot, state, updates = s.Version, orDash(s.Slot), orDash(s.State), orDash(s.Updates)
+					for _, o := range s.Slots {
+						if o.Name != s.Slot {
+							other = o.Name + ": " + orDash(o.Version)
+						}
+					}
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.State, version, slot, state, other, n.Leaders, updates)
+			}
+			return w.Flush()
+		},
+	}
 }
 
 func newClusterNodesCmd(g *globals) *cobra.Command {

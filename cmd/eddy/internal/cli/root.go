@@ -74,7 +74,7 @@ Read them back:                     eddy consume orders --from-beginning`,
 	pf.StringVar(&g.admin, "admin", "http://127.0.0.1:9644", "admin API URL, for commands that use it")
 	pf.StringVar(&g.adminToken, "admin-token", "", "admin API token, when the cluster has one (default $EDDY_ADMIN_TOKEN)")
 	g.auth.register(pf)
-	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), newGroupCmd(g), newClusterCmd(g), newPluginCmd(g), newACLCmd(g), newUserCmd(g), newCertCmd(), newBenchCmd(), newImageCmd(), &cobra.Command{
+	root.AddCommand(newServeCmd(), newTopicCmd(g), newProduceCmd(g), newConsumeCmd(g), newGroupCmd(g), newClusterCmd(g), newPluginCmd(g), newACLCmd(g), newUserCmd(g), newCertCmd(), newBenchCmd(), newImageCmd(g), &cobra.Command{
 		Use:   "version",
 		Short: "Print eddy's version",
 		Args:  cobra.NoArgs,

@@ -97,7 +97,7 @@ refuses to start and says what to set; --insecure overrides that for a lab.`,
 			}
 			log := appliance.NewLogger(cfg.Log, cmd.ErrOrStderr())
 			ctx := cmd.Context()
-			node, err := appliance.Start(ctx, cfg, log)
+			node, err := appliance.StartWith(ctx, cfg, log, appliance.Options{Version: Version})
 			if err != nil {
 				return err
 			}
