@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,51 +46,12 @@ const (
 // It runs under `make image-test` (EDDY_IMAGE_TEST=1); it takes a few
 // minutes on two cores.
 func TestImageBoots(t *testing.T) {
-	if os.Getenv("EDDY_IMAGE_TEST") == "" {
-		t.Skip("set EDDY_IMAGE_TEST=1 (make image-test) to build and boot the image under qemu")
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "kcat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (make image-deps installs it)", tool)
-		}
-	}
-	for _, f := range []string{ovmfCode, ovmfVars} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v (make image-deps installs ovmf)", err)
-		}
-	}
-	for _, p := range []string{fmt.Sprintf("tcp:%d", kafkaPort), fmt.Sprintf("udp:%d", kafkaPort), fmt.Sprintf("tcp:%d", adminPort)} {
-		network, port, _ := strings.Cut(p, ":")
-		if network == "tcp" {
-			l, err := net.Listen("tcp", "127.0.0.1:"+port)
-			if err != nil {
-				t.Fatalf("host port %s is taken (the qemu example advertises it): %v", p, err)
-			}
-			l.Close()
-		} else {
-			l, err := net.ListenPacket("udp", "127.0.0.1:"+port)
-			if err != nil {
-				t.Fatalf("host port %s is taken (the qemu example advertises it): %v", p, err)
-			}
-			l.Close()
-		}
-	}
-	dir := t.TempDir()
-	if keep := os.Getenv("EDDY_IMAGE_DIR"); keep != "" {
-		dir = keep
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := imageTestSetup(t, "the qemu example advertises it", []string{"kcat"}, []int{kafkaPort, adminPort}, []int{kafkaPort})
 
 	// Build: a static eddy, then the image.
 	start := time.Now()
 	eddyBin := filepath.Join(dir, "eddy")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/eddybroker/eddy/cmd/eddy/internal/cli.Version=imagetest", "-o", eddyBin, "../../cmd/eddy")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	buildStatic(t, "../../cmd/eddy", eddyBin)
 	goBuild := time.Since(start)
 	cfgFile := "../../firmware-config/examples/qemu.yaml"
 	yml, err := os.ReadFile(cfgFile)
@@ -210,11 +170,7 @@ func TestImageBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	brokenInit := filepath.Join(dir, "broken-init")
-	build = exec.Command("go", "build", "-trimpath", "-o", brokenInit, "../image/testdata/hello")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	buildStatic(t, "../image/testdata/hello", brokenInit)
 	brokenImg := filepath.Join(dir, "broken.img")
 	if _, err := image.Build(context.Background(), image.Options{Config: cfg, ConfigYAML: yml, Init: brokenInit, Kernel: kernel, Modules: modules, Version: "imagetest-broken", Output: brokenImg}); err != nil {
 		t.Fatal(err)

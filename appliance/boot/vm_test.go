@@ -179,3 +179,57 @@ func (v *vm) waitExit(t *testing.T, d time.Duration) {
 		t.Fatalf("guest did not power off within %s:\n%s", d, tail(v.serial(t), 3000))
 	}
 }
+
+// imageTestSetup skips unless EDDY_IMAGE_TEST is set, fails when qemu,
+// OVMF or one of the tools is missing or a host port (tcp, udp) is
+// taken, and returns the directory for the test's files: EDDY_IMAGE_DIR,
+// to keep them, or a temporary one.
+func imageTestSetup(t *testing.T, why string, tools []string, tcp, udp []int) string {
+	t.Helper()
+	if os.Getenv("EDDY_IMAGE_TEST") == "" {
+		t.Skip("set EDDY_IMAGE_TEST=1 (make image-test) to build and boot images under qemu")
+	}
+	for _, tool := range append([]string{"qemu-system-x86_64"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (make image-deps installs it)", tool)
+		}
+	}
+	for _, f := range []string{ovmfCode, ovmfVars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%v (make image-deps installs ovmf)", err)
+		}
+	}
+	for _, p := range tcp {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("host port tcp:%d is taken (%s): %v", p, why, err)
+		}
+		l.Close()
+	}
+	for _, p := range udp {
+		l, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("host port udp:%d is taken (%s): %v", p, why, err)
+		}
+		l.Close()
+	}
+	dir := t.TempDir()
+	if keep := os.Getenv("EDDY_IMAGE_DIR"); keep != "" {
+		dir = keep
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// buildStatic builds the Go package pkg as a static linux binary at out:
+// what an image runs as /init.
+func buildStatic(t *testing.T, pkg, out string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/eddybroker/eddy/cmd/eddy/internal/cli.Version=imagetest", "-o", out, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddybroker/eddy/appliance"
@@ -227,4 +228,25 @@ func testLogger(t testing.TB) zerolog.Logger {
 		level = l
 	}
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+}
+
+// EndOffsets lists a topic's end offsets, asking again for up to 30 s
+// while a partition has no leader (after a node died, or while one that
+// restarted elects): kadm leaves retrying to the caller.
+func EndOffsets(t testing.TB, adm *kadm.Client, topic string) kadm.ListedOffsets {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		cancel()
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			return ends
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list end offsets of %s: %v", topic, err)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddybroker/eddy/appliance/nodetest"
 	"github.com/eddybroker/eddy/sdk"
 )
 
@@ -308,7 +309,7 @@ func waitCaughtUp(t *testing.T, admin string, procs []*proc, timeout time.Durati
 // record is at its offset; offsets are gapless per partition.
 func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]map[int64]string) {
 	t.Helper()
-	ends := listEndOffsets(t, c.Admin(), topic)
+	ends := nodetest.EndOffsets(t, c.Admin(), topic)
 	total := int64(0)
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	next := map[int32]int64{}
@@ -353,23 +354,4 @@ func verifyProcAcked(t *testing.T, c *sdk.Client, topic string, acked map[int32]
 func isNetErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF)
-}
-
-// listEndOffsets lists topic's end offsets, retrying while a replica that
-// just restarted answers LEADER_NOT_AVAILABLE (it has not heard from its
-// leader yet): kadm leaves retrying to the caller.
-func listEndOffsets(t *testing.T, adm *kadm.Client, topic string) kadm.ListedOffsets {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		ends, err := adm.ListEndOffsets(context.Background(), topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			return ends
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("list end offsets of %s: %v", topic, err)
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eddybroker/eddy/appliance/nodetest"
 	"github.com/eddybroker/eddy/raftgroups/partlog"
 	"github.com/eddybroker/eddy/raftgroups/partlog/crashdisk"
 )
@@ -284,7 +285,7 @@ func checkAfterCrash(t *testing.T, ctx context.Context, seed, topic string, led 
 			t.Fatalf("%s: list start offsets: %v", when, err)
 		}
 	}
-	ends := listEndOffsets(t, adm, topic)
+	ends := nodetest.EndOffsets(t, adm, topic)
 	offsets := map[string]map[int32]kgo.Offset{topic: {}}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {

@@ -264,7 +264,7 @@ func testGroupConsumerProcesses(t *testing.T, tr sdk.Transport) {
 	if err := client.Kgo().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ends := listEndOffsets(t, client.Admin(), topic)
+	ends := nodetest.EndOffsets(t, client.Admin(), topic)
 
 	// Let the members catch up, then stop them as an operator would: they
 	// commit what they printed and leave.

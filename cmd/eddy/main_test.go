@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eddybroker/eddy/appliance/nodetest"
 )
 
 // eddyBin is the eddy binary built once for the process tests.
@@ -211,7 +213,7 @@ func TestKillNineLosesNoAcknowledgedRecord(t *testing.T) {
 	if found != count {
 		t.Fatalf("after the restart %d of %d acknowledged records are readable", found, count)
 	}
-	endOffsets := listEndOffsets(t, kadm.NewClient(cl2), topic)
+	endOffsets := nodetest.EndOffsets(t, kadm.NewClient(cl2), topic)
 	res := cl2.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("0"), Value: []byte("after")})
 	if err := res.FirstErr(); err != nil {
 		t.Fatal(err)
