@@ -238,7 +238,11 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	}
 	t.Logf("%d records processed (%d of them again after the failover) across 12 partitions", processed.n, processed.n-sumOffsets(ends))
 	processed.mu.Unlock()
-	final := committedOffsets(ctx, t, admin, group, topic)
+	// The checks after the run get their own deadline: under the race
+	// detector on two loaded cores the run can use most of ctx's.
+	checkCtx, checkCancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer checkCancel()
+	final := committedOffsets(checkCtx, t, admin, group, topic)
 	for p, end := range ends {
 		if end == 0 {
 			continue // no record, nothing committed
@@ -253,7 +257,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 		n.Stop()
 	}
 	nodetest.StartAll(t, nodes...)
-	restarted := committedOffsets(ctx, t, clusterClient(t, nodes).Admin(), group, topic)
+	restarted := committedOffsets(checkCtx, t, clusterClient(t, nodes).Admin(), group, topic)
 	if fmt.Sprint(restarted) != fmt.Sprint(final) {
 		t.Fatalf("after a full restart the group has %v committed, before it had %v", restarted, final)
 	}
