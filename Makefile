@@ -36,7 +36,11 @@ plugins: ## build the example Wasm plugins (plugins/examples/*/*.wasm); regenera
 	@if command -v wat2wasm >/dev/null; then ./plugins/testdata/build.sh; fi
 
 test-unit:
-	$(GO) test -race -timeout 12m ./...
+	$(GO) test -race -timeout 12m -skip '^TestGroupCoordinatorFailover$$' ./...
+	# A group on a 3-node cluster through a coordinator failover: it needs
+	# the cores to itself (beside the other packages' tests it starved and
+	# timed out), so it runs alone.
+	$(GO) test -race -timeout 8m -run '^TestGroupCoordinatorFailover$$' ./appliance/
 	# Tests that compile the example plugins skip under -race (wazero's
 	# compiler is ten times slower there); they run here.
 	$(GO) test -timeout 10m -run 'JSONSchemaValidator|PluginVersions|KeyPrefixPartitioner|TTLRetentionPlugin|PluginCommands' ./appliance/... ./cmd/...
