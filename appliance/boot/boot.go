@@ -64,7 +64,7 @@ func run(ctx context.Context, log zerolog.Logger, reboot func()) error {
 		return err
 	}
 	log.Info().Str("from", src).Str("hostname", cfg.Network.Hostname).Uint64("node_id", cfg.Node.NodeID).Msg("device config")
-	sys := openSystem(log, cfg, reboot)
+	sys := openSystem(log, cfg, version, reboot)
 	if sys.slots != nil {
 		st := sys.Status()
 		log.Info().Str("slot", st.Slot).Str("state", st.State).Str("version", version).Str("updates", st.Updates).Msg("boot slot")

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,9 +37,9 @@ type applianceSystem struct {
 // the EFI partition (mounted read-only at espMount by loadConfig) for the
 // kernel images. A box without them boots and serves, but takes no
 // updates.
-func openSystem(log zerolog.Logger, cfg device.Config, reboot func()) *applianceSystem {
+func openSystem(log zerolog.Logger, cfg device.Config, version string, reboot func()) *applianceSystem {
 	s := &applianceSystem{
-		version: strings.TrimSpace(readString("/etc/eddy/version")),
+		version: version,
 		bootID:  strings.TrimSpace(readString("/proc/sys/kernel/random/boot_id")),
 		reboot:  reboot,
 		log:     log,
@@ -49,10 +47,6 @@ func openSystem(log zerolog.Logger, cfg device.Config, reboot func()) *appliance
 	if err := unix.Mount("efivarfs", slots.DefaultEFIVars, "efivarfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 		log.Warn().Err(err).Msg("efivarfs (the boot loader's variables); updates are unavailable")
 		s.unavailable = fmt.Errorf("no EFI variables: %w", err)
-		return s
-	}
-	if _, err := os.Stat(filepath.Join(espMount, slots.LoaderConf)); err != nil {
-		s.unavailable = fmt.Errorf("the EFI partition is not mounted: %w", err)
 		return s
 	}
 	sl, err := slots.Open(espMount, slots.EFIVars{Dir: slots.DefaultEFIVars}, espWritable)

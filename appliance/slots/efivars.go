@@ -40,13 +40,14 @@ type EFIVars struct {
 	Dir string
 }
 
-func (v EFIVars) file(name string) string {
+// File is the efivarfs file of one of systemd-boot's variables.
+func (v EFIVars) File(name string) string {
 	return filepath.Join(v.Dir, name+"-"+loaderGUID)
 }
 
 // Get returns a variable's value.
 func (v EFIVars) Get(name string) (string, error) {
-	b, err := os.ReadFile(v.file(name))
+	b, err := os.ReadFile(v.File(name))
 	if err != nil {
 		return "", fmt.Errorf("efi variable %s: %w", name, err)
 	}
@@ -73,7 +74,7 @@ func (v EFIVars) Set(name, value string) error {
 	for _, c := range append(u, 0) {
 		b = binary.LittleEndian.AppendUint16(b, c)
 	}
-	file := v.file(name)
+	file := v.File(name)
 	if err := clearImmutable(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("efi variable %s: %w", name, err)
 	}

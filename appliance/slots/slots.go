@@ -89,11 +89,17 @@ type Slots struct {
 	// writable already.
 	writable func(rw bool) error
 
-	mu sync.Mutex
+	// What the EFI partition holds, read at Open and kept up to date by
+	// Install and MarkGood, the only writers: status is asked for every
+	// second (peers poll it), and the partition is not read for it.
+	mu       sync.Mutex
+	def      string            // loader.conf's default slot
+	versions map[string]string // each slot's IMAGE_VERSION
 }
 
 // Open returns the slots of the EFI partition mounted at esp. The running
-// slot is the entry systemd-boot says it booted (LoaderEntrySelected).
+// slot is the entry systemd-boot says it booted (LoaderEntrySelected);
+// the default is loader.conf's.
 func Open(esp string, vars EFIVars, writable func(rw bool) error) (*Slots, error) {
 	sel, err := vars.Get(LoaderEntrySelected)
 	if err != nil {
@@ -108,23 +114,24 @@ func Open(esp string, vars EFIVars, writable func(rw bool) error) (*Slots, error
 	if running == "" {
 		return nil, fmt.Errorf("slots: the boot loader booted %q, not an eddy slot", sel)
 	}
-	return &Slots{esp: esp, vars: vars, running: running, writable: writable}, nil
-}
-
-// Running is the running slot.
-func (s *Slots) Running() string { return s.running }
-
-// Other is the slot an update goes to.
-func (s *Slots) Other() string {
-	if s.running == Names[0] {
-		return Names[1]
+	s := &Slots{esp: esp, vars: vars, running: running, writable: writable, versions: map[string]string{}}
+	if s.def, err = readDefault(filepath.Join(esp, LoaderConf)); err != nil {
+		return nil, err
 	}
-	return Names[0]
+	for _, n := range Names {
+		if f, err := os.Open(s.ukiPath(n)); err == nil {
+			if osrel, err := ReadOSRelease(f); err == nil {
+				s.versions[n] = osrel["IMAGE_VERSION"]
+			}
+			f.Close()
+		}
+	}
+	return s, nil
 }
 
-// Default is the slot loader.conf boots.
-func (s *Slots) Default() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.esp, LoaderConf))
+// readDefault returns the slot a loader.conf boots by default.
+func readDefault(file string) (string, error) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("slots: %w", err)
 	}
@@ -142,31 +149,40 @@ func (s *Slots) Default() (string, error) {
 	return "", fmt.Errorf("slots: %s has no default line", LoaderConf)
 }
 
+// Running is the running slot.
+func (s *Slots) Running() string { return s.running }
+
+// Other is the slot an update goes to.
+func (s *Slots) Other() string {
+	if s.running == Names[0] {
+		return Names[1]
+	}
+	return Names[0]
+}
+
+// Default is the slot loader.conf boots.
+func (s *Slots) Default() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.def
+}
+
 // Trial reports whether the running slot is on trial: booted, but not the
 // default.
-func (s *Slots) Trial() bool {
-	d, err := s.Default()
-	return err == nil && d != s.running
-}
+func (s *Slots) Trial() bool { return s.Default() != s.running }
 
 // Status fills the slot fields of st.
 func (s *Slots) Status(st *Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st.Slot = s.running
 	st.State = StateGood
-	def, _ := s.Default()
-	if def != s.running {
+	if s.def != s.running {
 		st.State = StateTrial
 	}
 	st.Slots = nil
 	for _, n := range Names {
-		info := SlotInfo{Name: n, Default: n == def}
-		if f, err := os.Open(s.ukiPath(n)); err == nil {
-			if osrel, err := ReadOSRelease(f); err == nil {
-				info.Version = osrel["IMAGE_VERSION"]
-			}
-			f.Close()
-		}
-		st.Slots = append(st.Slots, info)
+		st.Slots = append(st.Slots, SlotInfo{Name: n, Version: s.versions[n], Default: n == s.def})
 	}
 }
 
@@ -179,11 +195,11 @@ func (s *Slots) ukiPath(slot string) string {
 // default until the new one marks itself good, so a new slot that fails
 // to come up falls back to this one at the following boot.
 func (s *Slots) Install(r io.Reader) (Installed, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.Trial() {
-		return Installed{}, errors.New("slots: this node runs a slot on trial; wait until it is marked good (or reboot to roll back) before pushing another update")
+		return Installed{}, errTrial
 	}
+	// Read and check the upload before taking the lock: it may take
+	// minutes over a slow link, and status is asked for meanwhile.
 	uki, err := io.ReadAll(io.LimitReader(r, MaxUKISize+1))
 	if err != nil {
 		return Installed{}, fmt.Errorf("slots: reading the update: %w", err)
@@ -195,24 +211,36 @@ func (s *Slots) Install(r io.Reader) (Installed, error) {
 	if err != nil {
 		return Installed{}, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.def != s.running {
+		return Installed{}, errTrial
+	}
 	slot := s.Other()
 	if err := s.change(func() error { return writeFileSync(s.ukiPath(slot), uki) }); err != nil {
 		return Installed{}, err
 	}
+	s.versions[slot] = osrel["IMAGE_VERSION"]
 	if err := s.vars.Set(LoaderEntryOneShot, EntryID(slot)); err != nil {
 		return Installed{}, fmt.Errorf("slots: asking the boot loader to try slot %s: %w", slot, err)
 	}
 	return Installed{Slot: slot, Version: osrel["IMAGE_VERSION"], Bytes: int64(len(uki))}, nil
 }
 
+var errTrial = errors.New("slots: this node runs a slot on trial; wait until it is marked good (or reboot to roll back) before pushing another update")
+
 // MarkGood makes the running slot the boot loader's default.
 func (s *Slots) MarkGood() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.Trial() {
+	if s.def == s.running {
 		return nil
 	}
-	return s.change(func() error { return writeFileSync(filepath.Join(s.esp, LoaderConf), LoaderConfFor(s.running)) })
+	if err := s.change(func() error { return writeFileSync(filepath.Join(s.esp, LoaderConf), LoaderConfFor(s.running)) }); err != nil {
+		return err
+	}
+	s.def = s.running
+	return nil
 }
 
 // change runs write with the EFI partition writable.

@@ -24,26 +24,19 @@ var peMachine = slotstest.Machine
 // it records how the EFI partition was made writable.
 type box struct {
 	*slotstest.Box
-	esp      string
-	vars     EFIVars
 	writable []bool
 }
 
 func newBox(t *testing.T) *box {
 	t.Helper()
-	b := slotstest.NewBox(t, "v1")
-	return &box{Box: b, esp: b.ESP, vars: b.Vars}
+	return &box{Box: slotstest.NewBox(t, "v1")}
 }
 
 func (b *box) boot(t *testing.T, slot string) { b.Boot(t, slot) }
 
-func oneShotFile(v EFIVars) string {
-	return filepath.Join(v.Dir, LoaderEntryOneShot+"-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f")
-}
-
 func (b *box) open(t *testing.T) *Slots {
 	t.Helper()
-	s, err := Open(b.esp, b.vars, func(rw bool) error { b.writable = append(b.writable, rw); return nil })
+	s, err := Open(b.ESP, b.Vars, func(rw bool) error { b.writable = append(b.writable, rw); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,16 +59,21 @@ func TestUpdateTrialAndMarkGood(t *testing.T) {
 	if got.Slot != "b" || got.Version != "v2" {
 		t.Fatalf("installed %+v", got)
 	}
-	if v, err := b.vars.Get(LoaderEntryOneShot); err != nil || v != "eddy-b.efi" {
+	if v, err := b.Vars.Get(LoaderEntryOneShot); err != nil || v != "eddy-b.efi" {
 		t.Fatalf("one-shot entry %q, %v", v, err)
 	}
-	if d, _ := s.Default(); d != "a" {
+	if d := s.Default(); d != "a" {
 		t.Fatalf("default moved to %s before the new slot proved itself", d)
+	}
+	st = Status{}
+	s.Status(&st)
+	if st.State != StateGood || st.Slots[1].Version != "v2" {
+		t.Fatalf("status after the install: %+v", st)
 	}
 	if len(b.writable) != 2 || !b.writable[0] || b.writable[1] {
 		t.Fatalf("EFI partition writable %v, want made writable then read-only again", b.writable)
 	}
-	if _, err := os.Stat(filepath.Join(b.esp, UKIDir, "eddy-b.efi.new")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(b.ESP, UKIDir, "eddy-b.efi.new")); !os.IsNotExist(err) {
 		t.Fatalf("temporary file left behind: %v", err)
 	}
 
@@ -93,10 +91,10 @@ func TestUpdateTrialAndMarkGood(t *testing.T) {
 	if err := s.MarkGood(); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.Default(); d != "b" || s.Trial() {
+	if d := s.Default(); d != "b" || s.Trial() {
 		t.Fatalf("after MarkGood the default is %s (trial %v)", d, s.Trial())
 	}
-	conf, _ := os.ReadFile(filepath.Join(b.esp, LoaderConf))
+	conf, _ := os.ReadFile(filepath.Join(b.ESP, LoaderConf))
 	if string(conf) != string(LoaderConfFor("b")) {
 		t.Fatalf("loader.conf:\n%s", conf)
 	}
@@ -115,9 +113,9 @@ func TestFailedTrialFallsBack(t *testing.T) {
 	b.boot(t, "b")
 	// b never marks itself good; the box reboots and the boot loader,
 	// its one-shot entry spent, boots the default.
-	d, err := b.open(t).Default()
-	if err != nil || d != "a" {
-		t.Fatalf("default after a failed trial: %s %v", d, err)
+	d := b.open(t).Default()
+	if d != "a" {
+		t.Fatalf("default after a failed trial: %s", d)
 	}
 	b.boot(t, d)
 	s = b.open(t)
@@ -147,10 +145,10 @@ func TestInstallRefusesWhatIsNotAnEddyKernel(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
 		}
-		if _, err := b.vars.Get(LoaderEntryOneShot); err == nil {
+		if _, err := b.Vars.Get(LoaderEntryOneShot); err == nil {
 			t.Errorf("%s: a refused update armed the one-shot entry", want)
 		}
-		if got, _ := os.ReadFile(filepath.Join(b.esp, UKIDir, "eddy-b.efi")); !bytes.Equal(got, eddyUKI("v1")) {
+		if got, _ := os.ReadFile(filepath.Join(b.ESP, UKIDir, "eddy-b.efi")); !bytes.Equal(got, eddyUKI("v1")) {
 			t.Errorf("%s: a refused update changed slot b", want)
 		}
 	}
@@ -163,14 +161,21 @@ func TestInstallRefusesWhatIsNotAnEddyKernel(t *testing.T) {
 
 func TestOpenNeedsAnEddyEntry(t *testing.T) {
 	b := newBox(t)
-	if err := b.vars.Set(LoaderEntrySelected, "debian.conf"); err != nil {
+	if err := b.Vars.Set(LoaderEntrySelected, "debian.conf"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(b.esp, b.vars, nil); err == nil || !strings.Contains(err.Error(), "not an eddy slot") {
+	if _, err := Open(b.ESP, b.Vars, nil); err == nil || !strings.Contains(err.Error(), "not an eddy slot") {
 		t.Fatalf("booted from another entry: %v", err)
 	}
-	if _, err := Open(b.esp, EFIVars{Dir: t.TempDir()}, nil); err == nil {
+	if _, err := Open(b.ESP, EFIVars{Dir: t.TempDir()}, nil); err == nil {
 		t.Fatal("no LoaderEntrySelected: no error")
+	}
+	b.boot(t, "a")
+	if err := os.WriteFile(filepath.Join(b.ESP, LoaderConf), []byte("timeout 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(b.ESP, b.Vars, nil); err == nil || !strings.Contains(err.Error(), "no default line") {
+		t.Fatalf("loader.conf without a default: %v", err)
 	}
 }
 
@@ -185,11 +190,11 @@ func TestEFIVarsRoundTrip(t *testing.T) {
 			t.Fatalf("round trip %q: %q %v", s, got, err)
 		}
 	}
-	raw, _ := os.ReadFile(oneShotFile(v))
+	raw, _ := os.ReadFile(v.File(LoaderEntryOneShot))
 	if binary.LittleEndian.Uint32(raw) != 7 /* non-volatile, boot and runtime access */ {
 		t.Fatalf("attributes %x", raw[:4])
 	}
-	if err := os.WriteFile(filepath.Join(v.Dir, LoaderEntrySelected+"-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"), []byte{7, 0, 0, 0, 'a'}, 0o644); err != nil {
+	if err := os.WriteFile(v.File(LoaderEntrySelected), []byte{7, 0, 0, 0, 'a'}, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Get(LoaderEntrySelected); err == nil {

@@ -95,5 +95,5 @@ func (b *Box) Boot(t testing.TB, slot string) {
 	if err := b.Vars.Set(slots.LoaderEntrySelected, slots.EntryID(slot)); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(b.Vars.Dir, slots.LoaderEntryOneShot+"-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"))
+	os.Remove(b.Vars.File(slots.LoaderEntryOneShot))
 }
