@@ -115,9 +115,11 @@ func GrowData(d interface {
 		binary.LittleEndian.PutUint32(mbr[446+12:], uint32(min(sectors-1, 0xFFFFFFFF)))
 		steps = append(steps, gptWrite{"protective MBR", mbr, 0})
 	}
-	if pt.alternate != newAlternate {
+	if pt.alternate < newAlternate-entrySectors {
 		// The old backup header lies in the space the data partition
-		// grows into; a stale one there could mislead a disk scan.
+		// grows into; a stale one there could mislead a disk scan. On a
+		// disk grown by less than the backup's size it lies inside the
+		// new backup's entries instead, and is overwritten by them.
 		steps = append(steps, gptWrite{"old backup header", make([]byte, sectorSize), pt.alternate})
 	}
 	steps = append(steps, gptWrite{"", nil, 0})
