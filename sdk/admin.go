@@ -91,17 +91,18 @@ func (a *ClusterAdmin) doRaw(ctx context.Context, method, path, contentType stri
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return a.send(ctx, hc, method, path, contentType, rd)
+	return a.send(ctx, hc, method, path, contentType, rd, int64(len(body)))
 }
 
-// send makes one request with hc and returns the answer's body.
-func (a *ClusterAdmin) send(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader) ([]byte, error) {
+// send makes one request of size bytes with hc and returns the answer's
+// body.
+func (a *ClusterAdmin) send(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, size int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.URL, "/")+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
 	}
-	if cr, ok := body.(*countingReader); ok {
-		req.ContentLength = cr.total
+	if body != nil {
+		req.ContentLength = size
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -62,7 +62,7 @@ func (a *ClusterAdmin) PushUpdate(ctx context.Context, uki []byte, progress func
 	if a.HTTP != nil {
 		hc.Transport = a.HTTP.Transport
 	}
-	data, err := a.send(ctx, hc, http.MethodPost, "/v1/system/update", "application/efi", body)
+	data, err := a.send(ctx, hc, http.MethodPost, "/v1/system/update", "application/efi", body, int64(len(uki)))
 	if err != nil {
 		return UpdateResult{}, err
 	}
@@ -74,10 +74,9 @@ func (a *ClusterAdmin) PushUpdate(ctx context.Context, uki []byte, progress func
 }
 
 type countingReader struct {
-	r        io.Reader
-	sent     int64
-	total    int64
-	progress func(sent, total int64)
+	r           io.Reader
+	sent, total int64
+	progress    func(sent, total int64)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {

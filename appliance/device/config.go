@@ -1,10 +1,8 @@
 package device
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/eddybroker/eddy/appliance/nodecfg"
 )
@@ -130,26 +126,26 @@ type UpdateConfig struct {
 // DefaultCmdline is the kernel command line when kernel.cmdline is unset.
 const DefaultCmdline = "console=ttyS0,115200 console=tty0 panic=10"
 
-// Load reads, defaults and validates a device config file.
-func Load(file string) (Config, error) {
+// Load reads, defaults and validates a device config file. It returns
+// the file's bytes too: an image carries the file as written, comments
+// kept.
+func Load(file string) (Config, []byte, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return Config{}, fmt.Errorf("device config: %w", err)
+		return Config{}, nil, fmt.Errorf("device config: %w", err)
 	}
 	c, err := Parse(b)
 	if err != nil {
-		return Config{}, fmt.Errorf("device config %s: %w", file, err)
+		return Config{}, nil, fmt.Errorf("device config %s: %w", file, err)
 	}
-	return c, nil
+	return c, b, nil
 }
 
 // Parse decodes YAML (unknown keys are errors), applies defaults and
 // validates.
 func Parse(b []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := nodecfg.DecodeYAML(b, &c); err != nil {
 		return Config{}, err
 	}
 	c.ApplyDefaults()

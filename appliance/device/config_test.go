@@ -30,7 +30,7 @@ func examples(t *testing.T) []string {
 func TestExamplesParse(t *testing.T) {
 	for _, f := range examples(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			if _, err := Load(f); err != nil {
+			if _, _, err := Load(f); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -40,7 +40,7 @@ func TestExamplesParse(t *testing.T) {
 // The qemu example is what the issue promises a laptop user: user
 // networking, all interfaces, 127.0.0.1:19092 advertised, insecure.
 func TestQEMUExample(t *testing.T) {
-	c, err := Load("../../firmware-config/examples/qemu.yaml")
+	c, _, err := Load("../../firmware-config/examples/qemu.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

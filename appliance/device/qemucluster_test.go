@@ -15,7 +15,7 @@ func TestQEMUClusterExamples(t *testing.T) {
 	wantCluster := map[uint64]string{1: "10.0.2.2:27101", 2: "10.0.2.2:27102", 3: "10.0.2.2:27103"}
 	var first Config
 	for n := 1; n <= 3; n++ {
-		c, err := Load(fmt.Sprintf("../../firmware-config/examples/qemu-cluster/box%d.yaml", n))
+		c, _, err := Load(fmt.Sprintf("../../firmware-config/examples/qemu-cluster/box%d.yaml", n))
 		if err != nil {
 			t.Fatal(err)
 		}

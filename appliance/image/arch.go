@@ -141,15 +141,7 @@ func KernelIn(arch, sysroot string) (kernel, modules string, err error) {
 		}
 		return "", "", fmt.Errorf("%s; %s, or pass --kernel and --modules", msg, a.deps)
 	}
-	slices.SortFunc(ks, func(x, y string) int {
-		if versionLess(x, y) {
-			return -1
-		}
-		if versionLess(y, x) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ks, compareVersions)
 	k := ks[len(ks)-1]
 	ver := strings.TrimPrefix(filepath.Base(k), "vmlinuz-")
 	modules = filepath.Join(root, "lib", "modules", ver)

@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
@@ -102,20 +103,20 @@ func KernelFor() (kernel, modules string, err error) {
 
 var digits = regexp.MustCompile(`\d+|\D+`)
 
-// versionLess orders 6.1.0-9 before 6.1.0-10.
-func versionLess(a, b string) bool {
+// compareVersions orders 6.1.0-9 before 6.1.0-10 (for slices.SortFunc).
+func compareVersions(a, b string) int {
 	pa, pb := digits.FindAllString(a, -1), digits.FindAllString(b, -1)
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		na, ea := strconv.Atoi(pa[i])
 		nb, eb := strconv.Atoi(pb[i])
 		if ea == nil && eb == nil && na != nb {
-			return na < nb
+			return cmp.Compare(na, nb)
 		}
-		if pa[i] != pb[i] {
-			return pa[i] < pb[i]
+		if c := strings.Compare(pa[i], pb[i]); c != 0 {
+			return c
 		}
 	}
-	return len(pa) < len(pb)
+	return cmp.Compare(len(pa), len(pb))
 }
 
 // Build writes the image.

@@ -80,15 +80,7 @@ func TestResolveModules(t *testing.T) {
 
 func TestVersionLess(t *testing.T) {
 	ks := []string{"/boot/vmlinuz-6.1.0-10-amd64", "/boot/vmlinuz-6.1.0-9-amd64", "/boot/vmlinuz-6.12.1-amd64", "/boot/vmlinuz-6.2.0-1-amd64"}
-	slices.SortFunc(ks, func(a, b string) int {
-		if versionLess(a, b) {
-			return -1
-		}
-		if versionLess(b, a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ks, compareVersions)
 	if got, want := strings.Join(ks, " "), "/boot/vmlinuz-6.1.0-9-amd64 /boot/vmlinuz-6.1.0-10-amd64 /boot/vmlinuz-6.2.0-1-amd64 /boot/vmlinuz-6.12.1-amd64"; got != want {
 		t.Fatalf("order %q, want %q", got, want)
 	}

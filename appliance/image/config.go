@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/eddybroker/eddy/appliance/device"
 )
@@ -31,55 +28,44 @@ type Partition struct {
 
 // ReadPartitions reads the primary GPT of an image and checks its CRCs.
 func ReadPartitions(r io.ReaderAt) ([]Partition, error) {
-	h := make([]byte, sectorSize)
-	if _, err := r.ReadAt(h, sectorSize); err != nil {
-		return nil, fmt.Errorf("gpt: %w", err)
-	}
-	if string(h[:8]) != "EFI PART" {
-		return nil, errors.New("gpt: no GPT header; is this an eddy image?")
-	}
-	size := binary.LittleEndian.Uint32(h[12:])
-	if size < 92 || size > sectorSize {
-		return nil, errors.New("gpt: bad header size")
-	}
-	want := binary.LittleEndian.Uint32(h[16:])
-	hc := slices.Clone(h[:size])
-	binary.LittleEndian.PutUint32(hc[16:], 0)
-	if crc32.ChecksumIEEE(hc) != want {
-		return nil, errors.New("gpt: header checksum mismatch")
-	}
-	lba := int64(binary.LittleEndian.Uint64(h[72:]))
-	n := binary.LittleEndian.Uint32(h[80:])
-	esz := binary.LittleEndian.Uint32(h[84:])
-	if n > 1024 || esz < 128 || esz > 1024 {
-		return nil, errors.New("gpt: bad partition table geometry")
-	}
-	entries := make([]byte, int(n)*int(esz))
-	if _, err := r.ReadAt(entries, lba*sectorSize); err != nil {
-		return nil, fmt.Errorf("gpt: %w", err)
-	}
-	if crc32.ChecksumIEEE(entries) != binary.LittleEndian.Uint32(h[88:]) {
-		return nil, errors.New("gpt: partition table checksum mismatch")
+	t, err := readGPT(r, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%w; is this an eddy image?", err)
 	}
 	var out []Partition
-	for i := range int(n) {
-		e := entries[i*int(esz):]
+	for i := range t.n {
+		e := t.entry(i)
 		if bytes.Equal(e[:16], make([]byte, 16)) {
 			continue
 		}
-		var name []uint16
-		for j := 0; j < 36; j++ {
-			u := binary.LittleEndian.Uint16(e[56+2*j:])
-			if u == 0 {
-				break
-			}
-			name = append(name, u)
-		}
 		first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
-		p := Partition{Name: string(utf16.Decode(name)), Offset: first * sectorSize, Size: (last - first + 1) * sectorSize}
+		p := Partition{Name: entryName(e), Offset: first * sectorSize, Size: (last - first + 1) * sectorSize}
 		copy(p.TypeID[:], e[:16])
 		copy(p.UUID[:], e[16:32])
 		out = append(out, p)
+	}
+	return out, nil
+}
+
+// imagePartitions reads an image file's partitions and returns those
+// named, in the order asked; it fails naming the first one missing.
+func imagePartitions(img string, names ...string) ([]Partition, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	parts, err := ReadPartitions(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img, err)
+	}
+	out := make([]Partition, len(names))
+	for i, name := range names {
+		j := slices.IndexFunc(parts, func(p Partition) bool { return p.Name == name })
+		if j < 0 {
+			return nil, fmt.Errorf("image %s: no partition named %s; is this an eddy image?", img, name)
+		}
+		out[i] = parts[j]
 	}
 	return out, nil
 }
@@ -90,27 +76,11 @@ func ReadPartitions(r io.ReaderAt) ([]Partition, error) {
 // names must be in the initramfs and its data.size must be the data
 // partition's (neither can change without a rebuild).
 func WriteConfig(ctx context.Context, img string, cfg device.Config, yml []byte) error {
-	f, err := os.Open(img)
+	parts, err := imagePartitions(img, ESPName, DataName)
 	if err != nil {
-		return fmt.Errorf("image: %w", err)
+		return err
 	}
-	parts, err := ReadPartitions(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("image %s: %w", img, err)
-	}
-	var esp, data *Partition
-	for i := range parts {
-		switch parts[i].Name {
-		case ESPName:
-			esp = &parts[i]
-		case DataName:
-			data = &parts[i]
-		}
-	}
-	if esp == nil || data == nil {
-		return fmt.Errorf("image %s: no %s and %s partitions; is this an eddy image?", img, ESPName, DataName)
-	}
+	esp, data := parts[0], parts[1]
 	if size, _ := cfg.DataSize(); size != data.Size {
 		// A disk that has booted has a data partition grown to fill it
 		// (appliance/boot): its size is no image's data.size.

@@ -276,13 +276,22 @@ func ReadFile(path string) (Config, error) {
 
 func decode(b []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// An empty file is the all-defaults config.
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := DecodeYAML(b, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// DecodeYAML decodes b into v, refusing keys v has no field for (a typo
+// is an error, not a silently ignored setting). Empty input leaves v as
+// is: the all-defaults config.
+func DecodeYAML(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // Parse decodes YAML, applies defaults and validates.

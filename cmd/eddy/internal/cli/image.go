@@ -55,13 +55,9 @@ PE files (binutils-aarch64-linux-gnu on amd64). make image-arm64 does it all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			yml, err := os.ReadFile(configFile)
+			cfg, yml, err := device.Load(configFile)
 			if err != nil {
 				return err
-			}
-			cfg, err := device.Parse(yml)
-			if err != nil {
-				return fmt.Errorf("device config %s: %w", configFile, err)
 			}
 			a, err := image.ArchFor(arch)
 			if err != nil {
@@ -123,13 +119,9 @@ kernel command line is part of the image and is not changed.`,
 		Example: `  eddy image config eddy.img --config firmware-config/examples/devices/three-box/box2.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			yml, err := os.ReadFile(configFile)
+			cfg, yml, err := device.Load(configFile)
 			if err != nil {
 				return err
-			}
-			cfg, err := device.Parse(yml)
-			if err != nil {
-				return fmt.Errorf("device config %s: %w", configFile, err)
 			}
 			if err := image.WriteConfig(cmd.Context(), args[0], cfg, yml); err != nil {
 				return err
